@@ -1,0 +1,141 @@
+"""Log-in, bearer tokens, devices, and the `Actor` every request acts as (DESIGN §1).
+
+Tokens are random and only their SHA-256 is stored, so a leaked database does not leak sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import msgspec
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from litestar import Request
+
+from server.domain import Actor, DomainError
+from server.tables import AuthToken, Device, GridWorker, Unit, User
+
+__all__ = [
+    "LoginRequest", "LoginResponse", "UserOut", "DeviceRequest", "DeviceResponse", "hash_password",
+    "login", "provide_actor", "register_device", "require_device", "unit_subtree",
+]
+
+_hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
+    username: str
+    password: str
+
+
+class UserOut(msgspec.Struct):
+    id: int
+    name: str
+    role: str
+    district_id: int
+    unit_id: int | None
+
+
+class LoginResponse(msgspec.Struct):
+    token: str
+    expires_at: datetime
+    user: UserOut
+
+
+class DeviceRequest(msgspec.Struct):
+    name: str
+    platform: str
+    app_version: str
+
+
+class DeviceResponse(msgspec.Struct):
+    device_id: uuid.UUID
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def login(body: LoginRequest, ttl_hours: int) -> LoginResponse:
+    row = await User.select().where((User.username == body.username) & (User.active.eq(True))).first()
+    try:
+        if row is None:
+            raise VerifyMismatchError
+        _hasher.verify(row["password_hash"], body.password)
+    except (VerifyMismatchError, InvalidHashError):
+        raise DomainError("invalid_credentials", "wrong username or password", status=401) from None
+    token = secrets.token_urlsafe(32)
+    expires_at = datetime.now(timezone.utc) + timedelta(hours=ttl_hours)
+    await AuthToken.insert(
+        AuthToken(token_hash=_token_hash(token), district_id=row["district_id"], user_id=row["id"], expires_at=expires_at)
+    )
+    user = UserOut(id=row["id"], name=row["name"], role=row["role"], district_id=row["district_id"], unit_id=row["unit_id"])
+    return LoginResponse(token=token, expires_at=expires_at, user=user)
+
+
+async def unit_subtree(unit_id: int) -> frozenset[int]:
+    rows = await Unit.raw(
+        "WITH RECURSIVE t(id) AS (SELECT id FROM units WHERE id = {} "
+        "UNION SELECT u.id FROM units u JOIN t ON u.parent_id = t.id) SELECT id FROM t",
+        unit_id,
+    )
+    return frozenset(r["id"] for r in rows)
+
+
+async def actor_for_user(user: dict) -> Actor:
+    """Build the Actor of a user row: leaders read their unit's subtree, grid workers their cells."""
+    unit_id = user["unit_id"]
+    role = user["role"]
+    unit_ids: frozenset[int] = frozenset()
+    if unit_id is not None:
+        unit_ids = await unit_subtree(unit_id) if role in ("unit_leader", "squad_leader") else frozenset({unit_id})
+    grid_ids: frozenset[int] = frozenset()
+    if role == "grid_worker":
+        rows = await GridWorker.select(GridWorker.grid_id).where(GridWorker.user_id == user["id"])
+        grid_ids = frozenset(r["grid_id"] for r in rows)
+    return Actor(
+        user_id=user["id"], role=role, district_id=user["district_id"], unit_id=unit_id, unit_ids=unit_ids,
+        grid_ids=grid_ids,
+    )
+
+
+async def provide_actor(request: Request) -> Actor:
+    """The Litestar dependency behind every authenticated route."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise DomainError("unauthorized", "send Authorization: Bearer <token> from POST /auth/login", status=401)
+    row = await AuthToken.select(
+        AuthToken.expires_at, *AuthToken.user_id.all_columns(exclude=[AuthToken.user_id.password_hash])
+    ).where(AuthToken.token_hash == _token_hash(token)).first()
+    if row is None or row["expires_at"] <= datetime.now(timezone.utc):
+        raise DomainError("unauthorized", "the token is unknown or expired; log in again", status=401)
+    user = {k.removeprefix("user_id."): v for k, v in row.items()}
+    if not user["active"]:
+        raise DomainError("unauthorized", "this user is disabled", status=401)
+    return await actor_for_user(user)
+
+
+async def register_device(body: DeviceRequest, actor: Actor) -> DeviceResponse:
+    device_id = uuid.uuid4()
+    await Device.insert(
+        Device(id=device_id, district_id=actor.district_id, user_id=actor.user_id, name=body.name,
+               platform=body.platform, app_version=body.app_version)
+    )
+    return DeviceResponse(device_id=device_id)
+
+
+async def require_device(device_id: uuid.UUID, actor: Actor) -> None:
+    """A push or pull names a device: it must exist and belong to the caller."""
+    row = await Device.select(Device.user_id).where(Device.id == device_id).first()
+    if row is None:
+        raise DomainError("unknown_device", "register the device with POST /devices first", "device_id", 404)
+    if row["user_id"] != actor.user_id:
+        raise DomainError("device_not_yours", "this device is registered to another user", "device_id", 403)

@@ -1,0 +1,316 @@
+"""Loading, changing and storing cases: the one path every write takes (API, sync push, patrol report).
+
+A write locks the case row, runs the pure life cycle (`server.lifecycle.apply`), stores the new
+state with `version + 1`, appends its event, and records the scope keys the case left so that
+handhelds receive tombstones. All of it commits together, inside the caller's transaction if
+there is one (the sync push stores its mutation result in the same transaction).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+from server import lifecycle
+from server.deadlines import TimeLimits, light
+from server.domain import Actor, CaseState, DomainError, PhotoMeta
+from server.photos.same_angle import SameAngleRules
+from server.schemas import GPS, CaseCreate, CaseOut, EventOut, PhotoOut
+from server.scope import actor_deny_keys, actor_scope_keys, can_see, case_scope_keys, mask_phone, phone_visible
+from server.tables import (
+    CalendarYearRow, Case, CaseDeparture, CaseEvent, Category, District, Photo, TicketCounter, Unit, User,
+)
+from server.workdays import Calendar, CalendarYear
+
+__all__ = [
+    "act", "amend", "can_see", "visibility_sql", "district_calendar", "district_limits", "load_state", "register", "state_from_row", "case_views",
+    "transaction",
+]
+
+_STATE_FIELDS = frozenset(CaseState.__struct_fields__)
+# CaseState fields stored in their own columns (indexed or queried); the rest live in `state` JSONB.
+_COLUMNS = frozenset({
+    "id", "district_id", "ticket", "type", "category_id", "urgency", "status", "version", "channel", "grid_id",
+    "lead_unit_id", "co_unit_ids", "assignee_id", "accused_unit_id", "accused_user_id", "registered_at",
+    "dispatched_at", "return_by", "due_at", "warn_at", "due_provisional", "arrive_by", "resolved_at",
+    "closed_at", "supervised",
+})
+
+
+def visibility_sql(actor: Actor) -> tuple[str, list[Any]]:
+    """The SQL twin of `server.scope.can_see`, so lists and pulls filter in the database (GIN index)."""
+    clause = "district_id = {} AND scope_keys && {}::varchar[] AND NOT scope_keys && {}::varchar[]"
+    return clause, [actor.district_id, list(actor_scope_keys(actor)), list(actor_deny_keys(actor))]
+
+
+def transaction():
+    return Case._meta.db.transaction()
+
+
+def state_from_row(row: dict[str, Any]) -> CaseState:
+    extra = row.get("state") or {}
+    if isinstance(extra, str):
+        extra = msgspec.json.decode(extra)
+    values = {k: row[k] for k in _COLUMNS if k in row}
+    values.update({k: v for k, v in extra.items() if k in _STATE_FIELDS and k not in _COLUMNS})
+    values["has_contact"] = bool(row.get("complainant_phone")) and not row.get("anonymous", False)
+    values["co_unit_ids"] = tuple(values.get("co_unit_ids") or ())
+    return msgspec.convert(values, CaseState, from_attributes=False, strict=False)
+
+
+def _row_values(state: CaseState) -> dict[str, Any]:
+    values = {name: getattr(state, name) for name in _COLUMNS}
+    values["co_unit_ids"] = list(state.co_unit_ids)
+    values["state"] = msgspec.json.encode(
+        {k: msgspec.to_builtins(getattr(state, k)) for k in _STATE_FIELDS - _COLUMNS - {"has_contact"}}
+    ).decode()
+    values["scope_keys"] = list(case_scope_keys(state))
+    return values
+
+
+async def district_calendar(district_id: int) -> Calendar:
+    rows = await CalendarYearRow.select().where(CalendarYearRow.district_id == district_id)
+    tz = (await District.select(District.timezone).where(District.id == district_id).first())["timezone"]
+    years = [CalendarYear(year=r["year"], holidays=tuple(r["holidays"]), workdays=tuple(r["workdays"]),
+                          source=r["source"]) for r in rows]
+    return Calendar.of(years, tz=tz)
+
+
+async def district_limits(district_id: int) -> TimeLimits:
+    row = await District.select(District.time_limits).where(District.id == district_id).first()
+    overrides = row["time_limits"] if row else {}
+    if isinstance(overrides, str):
+        overrides = msgspec.json.decode(overrides)
+    return msgspec.convert(overrides or {}, TimeLimits)
+
+
+async def next_ticket(district_id: int, now: datetime) -> str:
+    """`2026-000123`: numbered per district and year, without gaps a citizen would wonder about."""
+    year = now.year
+    rows = await TicketCounter.raw(
+        "INSERT INTO ticket_counters (district_id, year, last) VALUES ({}, {}, 1) "
+        "ON CONFLICT (district_id, year) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last",
+        district_id, year,
+    )
+    return f"{year}-{rows[0]['last']:06d}"
+
+
+async def _append_event(
+    state: CaseState, draft: lifecycle.EventDraft, actor: Actor | None, *, device_id: uuid.UUID | None,
+    mutation_id: uuid.UUID | None, client_time: datetime | None, gps: GPS | None,
+) -> None:
+    await CaseEvent.raw(
+        "INSERT INTO case_events (id, district_id, case_id, seq, action, from_status, to_status, actor_id, "
+        "device_id, mutation_id, at, client_time, lat, lon, note, data) VALUES ({}, {}, {}, "
+        "(SELECT coalesce(max(seq), 0) + 1 FROM case_events WHERE case_id = {}), {}, {}, {}, {}, {}, {}, {}, {}, "
+        "{}, {}, {}, {})",
+        uuid.uuid4(), state.district_id, state.id, state.id, draft.action, draft.from_status, draft.to_status,
+        actor.user_id if actor else None, device_id, mutation_id, draft.at, client_time,
+        gps.lat if gps else None, gps.lon if gps else None, draft.note or "",
+        msgspec.json.encode(draft.data).decode(),
+    )
+
+
+async def register(
+    body: CaseCreate, *, district_id: int, actor: Actor | None, now: datetime, case_id: uuid.UUID | None = None,
+    device_id: uuid.UUID | None = None, mutation_id: uuid.UUID | None = None, client_time: datetime | None = None,
+    gps: GPS | None = None, placement: Any = None,
+) -> CaseState:
+    """Register a new case (登记): a ticket, its grid cell and unit from the point, the first event."""
+    if body.category_id is not None:
+        exists = await Category.exists().where(
+            (Category.id == body.category_id) & (Category.district_id == district_id))
+        if not exists:
+            raise DomainError("unknown_category", f"no category {body.category_id} in this district", "category_id", 422)
+    for field, table, value in (("accused_unit_id", Unit, body.accused_unit_id),
+                                ("accused_user_id", User, body.accused_user_id)):
+        if value is not None and not await table.exists().where((table.id == value) & (table.district_id == district_id)):
+            raise DomainError("unknown_id", f"{field} {value} is not in this district", field, 422)
+    state = CaseState(
+        id=case_id or uuid.uuid4(), district_id=district_id, ticket=await next_ticket(district_id, now),
+        type=body.type, category_id=body.category_id, urgency=body.urgency, channel=body.channel,
+        grid_id=placement.grid_id if placement else None,
+        has_contact=bool(body.complainant_phone) and not body.anonymous,
+        accused_unit_id=body.accused_unit_id, accused_user_id=body.accused_user_id, registered_at=now,
+    )
+    values = _row_values(state)
+    values.update(
+        title=body.title, description=body.description, address=body.address, lat=body.lat, lon=body.lon,
+        complainant_name="" if body.anonymous else body.complainant_name,
+        complainant_phone="" if body.anonymous else body.complainant_phone,
+        contact_consent=body.contact_consent, anonymous=body.anonymous,
+        created_by_id=actor.user_id if actor else None, updated_at=now,
+    )
+    columns = list(values)
+    location = ("ST_SetSRID(ST_MakePoint({}, {}), 4326)" if body.lat is not None and body.lon is not None else "NULL")
+    placeholders = ", ".join(_placeholder(c) for c in columns)
+    args = [values[c] for c in columns]
+    if location != "NULL":
+        args += [body.lon, body.lat]
+    await Case.raw(f"INSERT INTO cases ({', '.join(columns)}, location) VALUES ({placeholders}, {location})", *args)
+    draft = lifecycle.EventDraft(action="register", from_status=None, to_status="registered",
+                                 note="", data={"channel": body.channel}, at=now)
+    await _append_event(state, draft, actor, device_id=device_id, mutation_id=mutation_id,
+                        client_time=client_time, gps=gps)
+    return state
+
+
+def _placeholder(column: str) -> str:
+    return {"state": "{}::jsonb", "co_unit_ids": "{}::integer[]", "scope_keys": "{}::varchar[]"}.get(column, "{}")
+
+
+async def load_state(case_id: uuid.UUID, *, lock: bool = False) -> CaseState | None:
+    rows = await Case.raw(f"SELECT * FROM cases WHERE id = {{}}{' FOR UPDATE' if lock else ''}", case_id)
+    return state_from_row(rows[0]) if rows else None
+
+
+async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, now: datetime) -> lifecycle.Context:
+    calendar = await district_calendar(state.district_id)
+    limits = await district_limits(state.district_id)
+    category_days = None
+    if state.category_id is not None:
+        row = await Category.select(Category.time_limit_days).where(Category.id == state.category_id).first()
+        category_days = row["time_limit_days"] if row else None
+    photos: tuple[PhotoMeta, ...] = ()
+    photo_ids = getattr(command.payload, "photo_ids", None)
+    if photo_ids:
+        photos = await _photo_metas(state.district_id, list(photo_ids))
+    units: frozenset[int] = frozenset()
+    users: frozenset[int] = frozenset()
+    squad: frozenset[int] = frozenset()
+    if command.action in ("dispatch", "assign"):
+        units = frozenset(r["id"] for r in await Unit.select(Unit.id).where(Unit.district_id == state.district_id))
+        users = frozenset(r["id"] for r in await User.select(User.id).where(User.district_id == state.district_id))
+        members = await User.select(User.id).where(User.unit_id.is_in(list(actor.unit_ids) or [-1]))
+        squad = frozenset(r["id"] for r in members)
+    return lifecycle.Context(
+        now=now, calendar=calendar, limits=limits, category_days=category_days, photos=photos,
+        same_angle=SameAngleRules(), unit_ids_in_district=units, user_ids_in_district=users, squad_user_ids=squad,
+    )
+
+
+async def _photo_metas(district_id: int, ids: list[uuid.UUID]) -> tuple[PhotoMeta, ...]:
+    rows = await Photo.select().where((Photo.id.is_in(ids)) & (Photo.district_id == district_id) & (Photo.stored.eq(True)))
+    return tuple(
+        PhotoMeta(id=r["id"], case_id=r["case_id"], kind=r["kind"], lat=r["lat"], lon=r["lon"],
+                  accuracy_m=r["accuracy_m"], heading=r["heading"], taken_at=r["taken_at"], sha256=r["sha256"],
+                  size=r["size"], content_type=r["content_type"], before_id=r["before_id"])
+        for r in rows
+    )
+
+
+async def act(
+    case_id: uuid.UUID, command: lifecycle.Command, actor: Actor, *, base_version: int | None = None,
+    device_id: uuid.UUID | None = None, mutation_id: uuid.UUID | None = None, client_time: datetime | None = None,
+    gps: GPS | None = None, now: datetime | None = None,
+) -> CaseState:
+    """Apply one life-cycle action to a case, exactly as the rules say, or raise DomainError."""
+    now = now or datetime.now(timezone.utc)
+    async with transaction():
+        state = await _lock_visible(case_id, actor, base_version)
+        outcome = lifecycle.apply(state, command, actor, await _context(state, command, actor, now))
+        await _store(state, outcome.case, outcome.event, actor, device_id=device_id, mutation_id=mutation_id,
+                     client_time=client_time, gps=gps)
+        photo_ids = getattr(command.payload, "photo_ids", None)
+        if photo_ids and command.action == "resolve":
+            await Photo.update({Photo.case_id: case_id}).where(Photo.id.is_in(list(photo_ids)))
+        return outcome.case
+
+
+async def amend(
+    case_id: uuid.UUID, actor: Actor, action: str, changes: dict[str, Any], *, columns: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None, note: str = "", now: datetime | None = None,
+) -> CaseState:
+    """A change outside the life cycle (linking a repeat, supervision): same lock, version bump and event."""
+    now = now or datetime.now(timezone.utc)
+    async with transaction():
+        state = await _lock_visible(case_id, actor, None)
+        new = msgspec.structs.replace(state, **changes, version=state.version + 1)
+        draft = lifecycle.EventDraft(action=action, from_status=state.status, to_status=new.status, note=note,
+                                     data=data or {}, at=now)
+        await _store(state, new, draft, actor, extra_columns=columns or {})
+        return new
+
+
+async def _lock_visible(case_id: uuid.UUID, actor: Actor, base_version: int | None) -> CaseState:
+    state = await load_state(case_id, lock=True)
+    if state is None or not can_see(actor, state):
+        raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
+    if base_version is not None and base_version != state.version:
+        raise DomainError("stale_version", f"the case is at version {state.version}, you saw {base_version}",
+                          "version", 409)
+    return state
+
+
+async def _store(
+    old: CaseState, new: CaseState, draft: lifecycle.EventDraft, actor: Actor, *,
+    extra_columns: dict[str, Any] | None = None, device_id: uuid.UUID | None = None,
+    mutation_id: uuid.UUID | None = None, client_time: datetime | None = None, gps: GPS | None = None,
+) -> None:
+    values = _row_values(new)
+    values.update(extra_columns or {})
+    values["updated_at"] = draft.at
+    assignments = ", ".join(f"{c} = {_placeholder(c)}" for c in values)
+    await Case.raw(f"UPDATE cases SET {assignments} WHERE id = {{}}", *values.values(), new.id)
+    await _append_event(new, draft, actor, device_id=device_id, mutation_id=mutation_id,
+                        client_time=client_time, gps=gps)
+    left = set(case_scope_keys(old)) - set(case_scope_keys(new))
+    if left:
+        await CaseDeparture.insert(*[
+            CaseDeparture(district_id=new.district_id, case_id=new.id, scope_key=k, at=draft.at) for k in sorted(left)
+        ])
+
+
+def _event_out(r: dict[str, Any]) -> EventOut:
+    data = r["data"]
+    return EventOut(
+        id=r["id"], seq=r["seq"], action=r["action"], from_status=r["from_status"], to_status=r["to_status"],
+        actor_id=r["actor_id"], device_id=r["device_id"], mutation_id=r["mutation_id"], at=r["at"],
+        client_time=r["client_time"], lat=r["lat"], lon=r["lon"], note=r["note"],
+        data=msgspec.json.decode(data) if isinstance(data, str) else data,
+    )
+
+
+def _photo_out(r: dict[str, Any]) -> PhotoOut:
+    return PhotoOut(
+        id=r["id"], kind=r["kind"], before_id=r["before_id"], sha256=r["sha256"], size=r["size"],
+        content_type=r["content_type"], lat=r["lat"], lon=r["lon"], accuracy_m=r["accuracy_m"],
+        heading=r["heading"], taken_at=r["taken_at"], stored=r["stored"],
+    )
+
+
+async def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = None) -> list[CaseOut]:
+    """Case rows (as `SELECT * FROM cases`) with their events and photos, as the caller may see them."""
+    if not rows:
+        return []
+    now = now or datetime.now(timezone.utc)
+    ids = [r["id"] for r in rows]
+    events: dict[uuid.UUID, list[EventOut]] = {i: [] for i in ids}
+    for e in await CaseEvent.raw("SELECT * FROM case_events WHERE case_id = ANY({}) ORDER BY case_id, seq", ids):
+        events[e["case_id"]].append(_event_out(e))
+    photos: dict[uuid.UUID, list[PhotoOut]] = {i: [] for i in ids}
+    for p in await Photo.raw("SELECT * FROM photos WHERE case_id = ANY({}) ORDER BY taken_at", ids):
+        photos[p["case_id"]].append(_photo_out(p))
+    out = []
+    for r in rows:
+        s = state_from_row(r)
+        phone = r["complainant_phone"]
+        if phone and not phone_visible(actor, r["contact_consent"]):
+            phone = mask_phone(phone)
+        out.append(CaseOut(
+            id=s.id, ticket=s.ticket, version=s.version, status=s.status,
+            light=light(s.due_at, s.warn_at, now, stopped_at=s.resolved_at), type=s.type, channel=s.channel,
+            urgency=s.urgency, category_id=s.category_id, title=r["title"], description=r["description"],
+            address=r["address"], lat=r["lat"], lon=r["lon"], grid_id=s.grid_id, lead_unit_id=s.lead_unit_id,
+            co_unit_ids=list(s.co_unit_ids), assignee_id=s.assignee_id, complainant_name=r["complainant_name"],
+            complainant_phone=phone, anonymous=r["anonymous"], registered_at=r["registered_at"],
+            dispatched_at=s.dispatched_at, return_by=s.return_by, due_at=s.due_at, warn_at=s.warn_at,
+            due_provisional=s.due_provisional, arrive_by=s.arrive_by, resolved_at=s.resolved_at,
+            closed_at=s.closed_at, supervised=s.supervised, repeat_of=r["repeat_of"],
+            extension_requested_days=s.extension_requested_days, rework_count=s.rework_count,
+            satisfaction=s.satisfaction, events=events[s.id], photos=photos[s.id],
+        ))
+    return out

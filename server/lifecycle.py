@@ -1,0 +1,568 @@
+"""The case life cycle (DESIGN §4) as one pure function over the domain Structs.
+
+`apply(case, command, actor, ctx)` checks, in this order, and raises `DomainError` on the first
+refusal:
+
+1. scope: the actor must see the case (`server.scope.can_see`), else `out_of_scope` **404**. An
+   invisible case answers exactly like a missing one, so an accused official probing ticket
+   numbers learns nothing (DESIGN §3);
+2. role: `RULES[action].roles`, plus the lead-unit guards below, else `forbidden_role` 403;
+3. status (and case type for `answer`): else `invalid_transition` 409;
+4. the payload and the action's own rules: `invalid_payload` 422 with `field`, or a specific code.
+
+On success it returns the new state (never mutating the input: `version` + 1, scope keys follow
+from it via `server.scope.case_scope_keys`) and the event to append. Every instant comes from
+`ctx.now`, the server clock; client times are recorded by the caller, never used here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import msgspec
+from msgspec.structs import replace
+
+from server.deadlines import TimeLimits, extend, extension_allowed, handling_days, plan_deadline, plan_hours
+from server.domain import (
+    ACTIONS,
+    FIELD_ROLES,
+    Action,
+    Actor,
+    CaseState,
+    DomainError,
+    PhotoMeta,
+    Role,
+    Satisfaction,
+    Status,
+)
+from server.photos.same_angle import SameAngleRules, check_resolution
+from server.scope import can_see
+from server.workdays import Calendar, add_working_days, require_aware
+
+__all__ = [
+    "PAYLOADS",
+    "RULES",
+    "AnswerPayload",
+    "AssignPayload",
+    "CallbackPayload",
+    "Command",
+    "Context",
+    "DispatchPayload",
+    "EmptyPayload",
+    "EventDraft",
+    "ExtensionDecisionPayload",
+    "ExtensionRequestPayload",
+    "NotePayload",
+    "Outcome",
+    "Payload",
+    "ResolvePayload",
+    "ReturnPayload",
+    "ReviewPayload",
+    "Rule",
+    "apply",
+    "parse_payload",
+]
+
+_SATISFACTIONS: frozenset[str] = frozenset(Satisfaction.__args__)  # type: ignore[attr-defined]
+
+
+# --- payloads -------------------------------------------------------------------------------
+
+
+class Payload(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every action's payload; unknown fields are refused so that a typo is not ignored."""
+
+
+class EmptyPayload(Payload):
+    """accept, arrive, close, reopen, archive: the action says it all (`Command.note` may add to it)."""
+
+
+class DispatchPayload(Payload):
+    unit_id: int
+    co_unit_ids: tuple[int, ...] = ()
+    assignee_id: int | None = None
+
+
+class AnswerPayload(Payload):
+    text: str
+
+
+class ReturnPayload(Payload):
+    reason: str
+
+
+class ResolvePayload(Payload):
+    photo_ids: tuple[uuid.UUID, ...]
+    note: str = ""
+
+
+class ReviewPayload(Payload):
+    approved: bool
+    note: str = ""  # required when not approved: the unit must know what to redo
+
+
+class CallbackPayload(Payload):
+    satisfaction: Satisfaction
+    unit_at_fault: bool = False
+    note: str = ""
+
+
+class ExtensionRequestPayload(Payload):
+    days: int
+    reason: str
+
+
+class ExtensionDecisionPayload(Payload):
+    approved: bool
+    note: str = ""
+
+
+class AssignPayload(Payload):
+    assignee_id: int
+
+
+class NotePayload(Payload):
+    text: str
+
+
+# --- command, context, outcome ----------------------------------------------------------------
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True):
+    """An action with its typed payload (`PAYLOADS[action]`); `note` is a free remark for the event
+    of an action whose payload carries no text of its own."""
+
+    action: Action
+    payload: Payload = EmptyPayload()
+    note: str | None = None
+
+
+class Context(msgspec.Struct, frozen=True, kw_only=True):
+    """What the rules need beyond the case, loaded by the caller.
+
+    - `now`: the server clock (aware); every deadline and window is measured from it.
+    - `calendar`, `limits`: the district's working-day calendar and time limits.
+    - `category_days`: the case category's own limit, if it has one (dispatch, reopen).
+    - `photos`: the photos named by a `resolve` payload (more are harmless).
+    - `same_angle`: the district's same-angle limits.
+    - `unit_ids_in_district`: units a case may be dispatched to; empty refuses every unit.
+    - `user_ids_in_district`: users an agent or admin may assign (dispatch, assign).
+    - `squad_user_ids`: members of the acting squad leader's squad (assign).
+    """
+
+    now: datetime
+    calendar: Calendar
+    limits: TimeLimits = msgspec.field(default_factory=TimeLimits)
+    category_days: int | None = None
+    photos: tuple[PhotoMeta, ...] = ()
+    same_angle: SameAngleRules = msgspec.field(default_factory=SameAngleRules)
+    unit_ids_in_district: frozenset[int] = frozenset()
+    user_ids_in_district: frozenset[int] = frozenset()
+    squad_user_ids: frozenset[int] = frozenset()
+
+
+class EventDraft(msgspec.Struct, frozen=True, kw_only=True):
+    """The case event to append; the caller adds actor, device, client time, GPS, mutation id."""
+
+    action: Action
+    from_status: Status
+    to_status: Status
+    note: str
+    data: dict[str, Any]
+    at: datetime
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    case: CaseState
+    event: EventDraft
+
+
+# --- the transition table ---------------------------------------------------------------------
+
+
+class Rule(NamedTuple):
+    sources: frozenset[str]
+    # None: the status does not change. `review` may send the case back to `accepted` instead.
+    target: str | None
+    roles: frozenset[str]
+    # None: every case type.
+    case_types: frozenset[str] | None = None
+
+
+def _set(*items: str) -> frozenset[str]:
+    return frozenset(items)
+
+
+_INTAKE = _set("agent", "district_admin")
+_OPEN = _set("dispatched", "accepted", "on_site")
+_ALL_ROLES: frozenset[str] = frozenset(Role.__args__)  # type: ignore[attr-defined]
+_NOT_ARCHIVED: frozenset[str] = frozenset(Status.__args__) - {"archived"}  # type: ignore[attr-defined]
+
+RULES: dict[str, Rule] = {
+    "dispatch": Rule(_set("registered"), "dispatched", _INTAKE),
+    "answer": Rule(_set("registered"), "closed", _INTAKE, _set("consult")),
+    "accept": Rule(_set("dispatched"), "accepted", FIELD_ROLES),
+    "return": Rule(_set("dispatched", "accepted"), "registered", FIELD_ROLES),
+    "arrive": Rule(_set("accepted"), "on_site", FIELD_ROLES),
+    "resolve": Rule(_set("on_site"), "resolved", FIELD_ROLES),
+    "review": Rule(_set("resolved"), "reviewed", _INTAKE),
+    "callback": Rule(_set("reviewed"), "called_back", _INTAKE),
+    # From `reviewed` only when there is nobody to call back (checked by the handler).
+    "close": Rule(_set("reviewed", "called_back"), "closed", _INTAKE),
+    "reopen": Rule(_set("called_back"), "dispatched", _INTAKE),
+    "archive": Rule(_set("closed"), "archived", _set("district_admin")),
+    "request_extension": Rule(_OPEN, None, FIELD_ROLES | {"unit_leader"}),
+    "approve_extension": Rule(_OPEN, None, _set("unit_leader", "district_admin")),
+    "assign": Rule(_set("dispatched", "accepted"), None, _INTAKE | {"squad_leader"}),
+    "note": Rule(_NOT_ARCHIVED, None, _ALL_ROLES),
+}
+
+
+def _leads(case: CaseState, actor: Actor) -> bool:
+    """The actor belongs to (or leads) the case's lead unit."""
+    return case.lead_unit_id is not None and case.lead_unit_id in {actor.unit_id, *actor.unit_ids}
+
+
+# (action, role) → extra condition: unit-side roles act only for the lead unit, not a co-unit.
+_ROLE_GUARDS: dict[tuple[str, str], Callable[[CaseState, Actor], bool]] = {
+    ("request_extension", "unit_leader"): _leads,
+    ("approve_extension", "unit_leader"): _leads,
+    ("assign", "squad_leader"): _leads,
+}
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def _refuse_payload(field: str, message: str) -> DomainError:
+    return DomainError("invalid_payload", message, field=field, status=422)
+
+
+def _require_text(value: str, field: str) -> None:
+    if not value.strip():
+        raise _refuse_payload(field, f"{field} must not be empty")
+
+
+def _authorize(case: CaseState, action: str, actor: Actor) -> None:
+    if not can_see(actor, case):
+        raise DomainError("out_of_scope", "no such case", status=404)
+    guard = _ROLE_GUARDS.get((action, actor.role))
+    if actor.role not in RULES[action].roles or (guard is not None and not guard(case, actor)):
+        raise DomainError("forbidden_role", f"a {actor.role} may not {action} this case", status=403)
+
+
+def _check_status(case: CaseState, action: str) -> None:
+    rule = RULES[action]
+    if case.status not in rule.sources:
+        raise DomainError("invalid_transition", f"cannot {action} a {case.status} case", status=409)
+    if rule.case_types is not None and case.type not in rule.case_types:
+        raise DomainError(
+            "invalid_transition", f"{action} applies to {sorted(rule.case_types)} cases only", status=409
+        )
+
+
+def _check_units(case: CaseState, ctx: Context, field: str, unit_ids: Iterable[int]) -> None:
+    for unit_id in unit_ids:
+        if unit_id not in ctx.unit_ids_in_district:
+            raise DomainError(
+                "unknown_unit", f"unit {unit_id} is not in the district", field=field, status=422
+            )
+        # DESIGN §3: an accusation is never routed to the unit it accuses.
+        if case.type == "report" and unit_id == case.accused_unit_id:
+            raise DomainError(
+                "accused_unit", "an accusation cannot go to the accused unit", field=field, status=422
+            )
+
+
+def _check_assignee(case: CaseState, allowed: frozenset[int], assignee_id: int) -> None:
+    if case.type == "report" and assignee_id == case.accused_user_id:
+        raise DomainError(
+            "accused_user", "an accusation cannot go to the accused", field="assignee_id", status=422
+        )
+    if assignee_id not in allowed:
+        raise DomainError(
+            "invalid_assignee",
+            f"user {assignee_id} may not be assigned here",
+            field="assignee_id",
+            status=422,
+        )
+
+
+# --- pieces of state --------------------------------------------------------------------------
+
+_NO_EXTENSION_REQUEST: dict[str, Any] = {"extension_requested_days": None, "extension_reason": None}
+_UNROUTED: dict[str, Any] = {
+    "lead_unit_id": None,
+    "co_unit_ids": (),
+    "assignee_id": None,
+    "dispatched_at": None,
+    "return_by": None,
+    "due_at": None,
+    "warn_at": None,
+    "due_provisional": False,
+    "arrive_by": None,
+    **_NO_EXTENSION_REQUEST,
+}
+
+Changes = dict[str, Any]
+Data = dict[str, Any]
+
+
+def _start_clock(case: CaseState, ctx: Context) -> tuple[Changes, Data]:
+    """A fresh handling deadline from now (dispatch and rework); urgent cases also get arrive_by."""
+    days = handling_days(ctx.limits, case.type, case.urgency, ctx.category_days)
+    deadline = plan_deadline(ctx.calendar, ctx.limits, ctx.now, days)
+    changes: Changes = {
+        "dispatched_at": ctx.now,
+        "due_at": deadline.due_at,
+        "warn_at": deadline.warn_at,
+        "due_provisional": deadline.provisional,
+        "arrive_by": None,
+        "resolved_at": None,
+        **_NO_EXTENSION_REQUEST,
+    }
+    data: Data = {"days": days, "due_at": deadline.due_at, "missing_years": list(deadline.missing_years)}
+    if case.urgency == "urgent":
+        limits = ctx.limits
+        changes["arrive_by"] = plan_hours(
+            ctx.now, limits.urgent_on_site_hours, limits.urgent_warn_minutes
+        ).due_at
+        data["arrive_by"] = changes["arrive_by"]
+    return changes, data
+
+
+def _is_late(ctx: Context, since: datetime | None, days: int) -> bool:
+    """Whether `days` working days after `since` are over (recorded on the event, never refused)."""
+    return since is not None and ctx.now >= add_working_days(ctx.calendar, since, days).at
+
+
+def _resolution_photos(case: CaseState, ids: tuple[uuid.UUID, ...], ctx: Context) -> list[PhotoMeta]:
+    by_id = {photo.id: photo for photo in ctx.photos}
+    unknown = [str(i) for i in ids if i not in by_id]
+    if unknown:
+        raise DomainError("unknown_photo", f"no such photos: {unknown}", field="photo_ids", status=422)
+    foreign = [str(i) for i in ids if by_id[i].case_id not in (None, case.id)]
+    if foreign:
+        raise DomainError(
+            "foreign_photo", f"photos of another case: {foreign}", field="photo_ids", status=422
+        )
+    return [by_id[i] for i in dict.fromkeys(ids)]
+
+
+# --- handlers: (case, payload, actor, ctx) → (changes, event data) ---------------------------
+
+
+def _dispatch(case: CaseState, p: DispatchPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    co_units = tuple(sorted(set(p.co_unit_ids) - {p.unit_id}))
+    _check_units(case, ctx, "unit_id", (p.unit_id,))
+    _check_units(case, ctx, "co_unit_ids", co_units)
+    if p.assignee_id is not None:
+        _check_assignee(case, ctx.user_ids_in_district, p.assignee_id)
+    clock, data = _start_clock(case, ctx)
+    route = {
+        "lead_unit_id": p.unit_id,
+        "co_unit_ids": co_units,
+        "assignee_id": p.assignee_id,
+        "return_by": add_working_days(ctx.calendar, ctx.now, ctx.limits.return_days).at,
+    }
+    return clock | route, data | route | {"co_unit_ids": list(co_units)}
+
+
+def _answer(case: CaseState, p: AnswerPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    _require_text(p.text, "text")
+    return {"closed_at": ctx.now}, {}
+
+
+def _accept(case: CaseState, p: EmptyPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    assignee = case.assignee_id if case.assignee_id is not None else actor.user_id
+    return {"assignee_id": assignee}, {"assignee_id": assignee}
+
+
+def _return(case: CaseState, p: ReturnPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    _require_text(p.reason, "reason")
+    # No return_by (a reworked case) means the unit already owned it: nothing to return.
+    if case.return_by is None or ctx.now >= case.return_by:
+        raise DomainError("return_window_passed", "the return window is over", status=409)
+    changes = {**_UNROUTED, "returns": case.returns + 1}
+    return changes, {"reason": p.reason, "unit_id": case.lead_unit_id}
+
+
+def _arrive(case: CaseState, p: EmptyPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    return {}, {"late": case.arrive_by is not None and ctx.now >= case.arrive_by}
+
+
+def _resolve(case: CaseState, p: ResolvePayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    check_resolution(_resolution_photos(case, p.photo_ids, ctx), ctx.same_angle)
+    on_time = case.due_at is None or ctx.now < case.due_at
+    # resolved_at stops the unit's clock: the light is judged at that instant from now on.
+    changes = {"resolved_at": ctx.now, **_NO_EXTENSION_REQUEST}
+    return changes, {"photo_ids": [str(i) for i in dict.fromkeys(p.photo_ids)], "on_time": on_time}
+
+
+def _review(case: CaseState, p: ReviewPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    data = {"approved": p.approved, "late": _is_late(ctx, case.resolved_at, ctx.limits.review_days)}
+    if p.approved:
+        return {"reviewed_at": ctx.now}, data
+    _require_text(p.note, "note")
+    # Back to the unit, whose clock runs again.
+    return {"status": "accepted", "resolved_at": None}, data
+
+
+def _callback(case: CaseState, p: CallbackPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    if p.satisfaction not in _SATISFACTIONS:
+        raise _refuse_payload("satisfaction", f"satisfaction must be one of {sorted(_SATISFACTIONS)}")
+    if not case.has_contact:
+        raise DomainError(
+            "no_contact", "an anonymous case or one without contact gets no callback", status=409
+        )
+    changes = {"satisfaction": p.satisfaction, "unit_at_fault": p.unit_at_fault}
+    late = _is_late(ctx, case.reviewed_at, ctx.limits.callback_days)
+    return changes, {"satisfaction": p.satisfaction, "unit_at_fault": p.unit_at_fault, "late": late}
+
+
+def _close(case: CaseState, p: EmptyPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    if case.status == "reviewed" and case.has_contact:
+        raise DomainError("callback_required", "call the complainant back before closing", status=409)
+    return {"closed_at": ctx.now}, {}
+
+
+def _reopen(case: CaseState, p: EmptyPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    if case.satisfaction != "unsatisfied" or not case.unit_at_fault:
+        raise DomainError(
+            "reopen_not_allowed", "only an unsatisfied callback with the unit at fault reopens", status=409
+        )
+    clock, data = _start_clock(case, ctx)
+    changes = {
+        **clock,
+        # Rework is the unit's own: no return window. The next callback judges it afresh.
+        "return_by": None,
+        "rework_count": case.rework_count + 1,
+        "reviewed_at": None,
+        "satisfaction": None,
+        "unit_at_fault": False,
+    }
+    return changes, data | {"rework_count": case.rework_count + 1}
+
+
+def _archive(case: CaseState, p: EmptyPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    return {}, {}
+
+
+def _request_extension(
+    case: CaseState, p: ExtensionRequestPayload, actor: Actor, ctx: Context
+) -> tuple[Changes, Data]:
+    if p.days < 1:
+        raise _refuse_payload("days", "an extension is at least one working day")
+    _require_text(p.reason, "reason")
+    if case.extension_requested_days is not None:
+        raise DomainError("extension_pending", "an extension request is already waiting", status=409)
+    if case.due_at is None or not extension_allowed(ctx.calendar, ctx.limits, case.due_at, ctx.now):
+        raise DomainError(
+            "extension_too_late", "too close to the deadline to ask for an extension", status=409
+        )
+    changes = {"extension_requested_days": p.days, "extension_reason": p.reason}
+    return changes, {"days": p.days, "reason": p.reason}
+
+
+def _approve_extension(
+    case: CaseState, p: ExtensionDecisionPayload, actor: Actor, ctx: Context
+) -> tuple[Changes, Data]:
+    days = case.extension_requested_days
+    if days is None or case.due_at is None:
+        raise DomainError("no_pending_extension", "no extension request is waiting", status=409)
+    data: Data = {"approved": p.approved, "days": days}
+    if not p.approved:
+        return dict(_NO_EXTENSION_REQUEST), data
+    deadline = extend(ctx.calendar, ctx.limits, case.due_at, days)
+    changes = {
+        "due_at": deadline.due_at,
+        "warn_at": deadline.warn_at,
+        "due_provisional": deadline.provisional,
+        "extensions": case.extensions + 1,
+        **_NO_EXTENSION_REQUEST,
+    }
+    return changes, data | {"due_at": deadline.due_at, "previous_due_at": case.due_at}
+
+
+def _assign(case: CaseState, p: AssignPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    allowed = ctx.squad_user_ids if actor.role == "squad_leader" else ctx.user_ids_in_district
+    _check_assignee(case, allowed, p.assignee_id)
+    return {"assignee_id": p.assignee_id}, {"assignee_id": p.assignee_id, "previous": case.assignee_id}
+
+
+def _note(case: CaseState, p: NotePayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    _require_text(p.text, "text")
+    return {}, {}
+
+
+Handler = Callable[[CaseState, Any, Actor, Context], tuple[Changes, Data]]
+
+_HANDLERS: dict[str, tuple[type[Payload], Handler]] = {
+    "dispatch": (DispatchPayload, _dispatch),
+    "answer": (AnswerPayload, _answer),
+    "accept": (EmptyPayload, _accept),
+    "return": (ReturnPayload, _return),
+    "arrive": (EmptyPayload, _arrive),
+    "resolve": (ResolvePayload, _resolve),
+    "review": (ReviewPayload, _review),
+    "callback": (CallbackPayload, _callback),
+    "close": (EmptyPayload, _close),
+    "reopen": (EmptyPayload, _reopen),
+    "archive": (EmptyPayload, _archive),
+    "request_extension": (ExtensionRequestPayload, _request_extension),
+    "approve_extension": (ExtensionDecisionPayload, _approve_extension),
+    "assign": (AssignPayload, _assign),
+    "note": (NotePayload, _note),
+}
+
+# What the API and the sync push decode a payload into: `parse_payload` does it.
+PAYLOADS: dict[str, type[Payload]] = {action: payload for action, (payload, _) in _HANDLERS.items()}
+
+# The payload field, if any, that doubles as the event's note.
+_NOTE_FIELDS = ("text", "reason", "note")
+_FIELD_IN_ERROR = re.compile(r"`\$\.(\w+)|field `(\w+)`")
+
+
+def parse_payload(action: str, raw: object) -> Payload:
+    """Decode a JSON-like payload (a dict, `{}` for none) into `PAYLOADS[action]`."""
+    if action not in PAYLOADS:
+        raise _refuse_payload("action", f"unknown action {action!r}; one of {list(ACTIONS)}")
+    try:
+        return msgspec.convert({} if raw is None else raw, PAYLOADS[action])
+    except msgspec.ValidationError as exc:
+        match = _FIELD_IN_ERROR.search(str(exc))
+        field = next((g for g in match.groups() if g), "payload") if match else "payload"
+        raise _refuse_payload(field, str(exc)) from exc
+
+
+def _event_note(payload: Payload, command: Command) -> str:
+    texts = (getattr(payload, name, "") for name in _NOTE_FIELDS)
+    return next((text for text in texts if text), command.note or "")
+
+
+def apply(case: CaseState, command: Command, actor: Actor, ctx: Context) -> Outcome:
+    """Apply one action: the new state (version + 1) and the event, or a `DomainError`."""
+    require_aware(ctx.now, "ctx.now")
+    if command.action not in RULES:
+        raise _refuse_payload("action", f"unknown action {command.action!r}")
+    _authorize(case, command.action, actor)
+    _check_status(case, command.action)
+    payload_type, handler = _HANDLERS[command.action]
+    if type(command.payload) is not payload_type:
+        raise _refuse_payload("payload", f"{command.action} takes a {payload_type.__name__}")
+    changes, data = handler(case, command.payload, actor, ctx)
+    target = RULES[command.action].target or case.status
+    new_state = replace(case, **{"status": target, **changes, "version": case.version + 1})
+    event = EventDraft(
+        action=command.action,
+        from_status=case.status,
+        to_status=new_state.status,
+        note=_event_note(command.payload, command),
+        data=data,
+        at=ctx.now,
+    )
+    return Outcome(new_state, event)

@@ -1,0 +1,8 @@
+"""Every route of the API, gathered for `server.app.create_app`."""
+
+from server.routes.auth import AuthController, DeviceController
+from server.routes.cases import TRANSITION_ROUTES, CaseController
+
+__all__ = ["ROUTES"]
+
+ROUTES = [AuthController, DeviceController, CaseController, *TRANSITION_ROUTES]

@@ -1,0 +1,130 @@
+"""Request and answer shapes of the case API (DESIGN §12), shared by the API and the sync pull."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from server.domain import CaseType, Channel, Light, PhotoKind, Status, Urgency
+
+__all__ = ["CaseCreate", "CaseOut", "CasePage", "EventOut", "PhotoOut", "TransitionRequest", "GPS"]
+
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+Text200 = Annotated[str, msgspec.Meta(max_length=200)]
+Text4k = Annotated[str, msgspec.Meta(max_length=4000)]
+
+
+class GPS(msgspec.Struct, forbid_unknown_fields=True):
+    lat: Latitude
+    lon: Longitude
+    accuracy: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+
+
+class CaseCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What an agent types when a citizen calls, writes or walks in (登记)."""
+
+    type: CaseType
+    description: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+    channel: Channel = "phone"
+    category_id: int | None = None
+    urgency: Urgency = "normal"
+    title: Text200 = ""
+    address: Text200 = ""
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    complainant_name: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    complainant_phone: Annotated[str, msgspec.Meta(max_length=32, pattern=r"^[0-9+\- ]*$")] = ""
+    contact_consent: bool = False
+    anonymous: bool = False
+    accused_unit_id: int | None = None
+    accused_user_id: int | None = None
+
+
+class TransitionRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Body of every transition endpoint: the version the caller saw and the action's payload."""
+
+    version: int | None = None
+    payload: dict[str, Any] = {}
+
+
+class EventOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    seq: int
+    action: str
+    from_status: str | None
+    to_status: str | None
+    actor_id: int | None
+    device_id: uuid.UUID | None
+    mutation_id: uuid.UUID | None
+    at: datetime
+    client_time: datetime | None
+    lat: float | None
+    lon: float | None
+    note: str
+    data: dict[str, Any]
+
+
+class PhotoOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    kind: PhotoKind
+    before_id: uuid.UUID | None
+    sha256: str
+    size: int
+    content_type: str
+    lat: float
+    lon: float
+    accuracy_m: float
+    heading: float | None
+    taken_at: datetime
+    stored: bool
+
+
+class CaseOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    ticket: str
+    version: int
+    status: Status
+    light: Light
+    type: CaseType
+    channel: Channel
+    urgency: Urgency
+    category_id: int | None
+    title: str
+    description: str
+    address: str
+    lat: float | None
+    lon: float | None
+    grid_id: int | None
+    lead_unit_id: int | None
+    co_unit_ids: list[int]
+    assignee_id: int | None
+    complainant_name: str
+    complainant_phone: str
+    anonymous: bool
+    registered_at: datetime
+    dispatched_at: datetime | None
+    return_by: datetime | None
+    due_at: datetime | None
+    warn_at: datetime | None
+    due_provisional: bool
+    arrive_by: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    supervised: bool
+    repeat_of: uuid.UUID | None
+    extension_requested_days: int | None
+    rework_count: int
+    satisfaction: str | None
+    events: list[EventOut]
+    photos: list[PhotoOut]
+
+
+class CasePage(msgspec.Struct):
+    items: list[CaseOut]
+    total: int
+    offset: int
+    limit: int

@@ -1,0 +1,47 @@
+"""Test set-up: one throwaway PostgreSQL + PostGIS cluster per session (or TEST_DATABASE_URL).
+
+The database URL must be in the environment before Piccolo's engine is first touched, so it is
+set while this file is imported, before any test module imports the tables. Tests never share a
+district: each builds its own with `server.seed`, so no cleanup between tests is needed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from server.database import migrate, private_cluster
+
+_DB_TESTS = ("tests/unit",)
+
+
+def _database() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    root = Path(tempfile.mkdtemp(prefix="gridcase-test-"))
+    os.chmod(root, 0o755)
+    cluster, url = private_cluster(root, "gridcase_test")
+
+    def stop() -> None:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+    atexit.register(stop)
+    return url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Unit tests of pure rules need no database; anything else gets one, migrated once.
+    args = [str(a) for a in config.args]
+    if args and all(any(p in a for p in _DB_TESTS) for a in args):
+        return
+    url = _database()
+    os.environ["DATABASE_URL"] = url
+    migrate(url)
+

@@ -1,0 +1,80 @@
+"""A small district built the way the demo builds one, for tests that need people, units and cells."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import msgspec
+from server import seed
+from server.tables import Category, Grid, GridWorker
+
+PASSWORD = "secret-pw"
+_codes = itertools.count(1)
+
+
+def unique_code(prefix: str) -> str:
+    """District and unit codes no other test uses, even on a shared TEST_DATABASE_URL."""
+    return f"{prefix}{os.getpid()}-{next(_codes)}"
+
+
+class World(msgspec.Struct, kw_only=True):
+    district_id: int
+    units: dict[str, int]
+    users: dict[str, int]
+    usernames: dict[str, str]
+    grids: dict[str, int]
+    categories: dict[str, int]
+
+
+def square(lon: float, lat: float, size: float) -> str:
+    """A square cell as WKT MultiPolygon, south-west corner at (lon, lat)."""
+    x2, y2 = lon + size, lat + size
+    return f"MULTIPOLYGON((({lon} {lat}, {x2} {lat}, {x2} {y2}, {lon} {y2}, {lon} {lat})))"
+
+
+async def add_grid(district_id: int, code: str, level: str, wkt: str, *, parent_id: int | None = None,
+                   unit_id: int | None = None, worker_ids: tuple[int, ...] = ()) -> int:
+    rows = await Grid.raw(
+        "INSERT INTO grids (district_id, parent_id, code, name, level, unit_id, geom) "
+        "VALUES ({}, {}, {}, {}, {}, {}, ST_GeomFromText({}, 4326)) RETURNING id",
+        district_id, parent_id, code, code, level, unit_id, wkt)
+    grid_id = rows[0]["id"]
+    for user_id in worker_ids:
+        await GridWorker.insert(GridWorker(district_id=district_id, grid_id=grid_id, user_id=user_id))
+    return grid_id
+
+
+async def build_world() -> World:
+    """District office, a city-management bureau with a squad, a street office, one user per role,
+    and two neighbouring cells (cell_a: worker1, cell_b: worker2) near 31.23 N 121.47 E."""
+    code = unique_code("T")
+    district_id = await seed.create_district(code, f"Test district {code}")
+    units = {"office": await seed.add_unit(district_id, "office", "District complaint office")}
+    units["bureau"] = await seed.add_unit(district_id, "bureau", "City management bureau", parent_id=units["office"],
+                                          leader=("Li In-charge", "13800000001"), head=("Wang Head", "13800000002"))
+    units["squad"] = await seed.add_unit(district_id, "squad", "First squad", parent_id=units["bureau"], kind="squad")
+    units["street"] = await seed.add_unit(district_id, "street", "Street office", parent_id=units["office"])
+    roles = {
+        "agent": ("agent", "office"), "admin": ("district_admin", "office"), "worker1": ("grid_worker", "street"),
+        "worker2": ("grid_worker", "street"), "squad1": ("squad_leader", "squad"),
+        "member1": ("squad_member", "squad"), "leader1": ("unit_leader", "bureau"),
+        "evaluator1": ("evaluator", None),
+    }
+    users, usernames = {}, {}
+    for name, (role, unit) in roles.items():
+        usernames[name] = f"{name}-{code}"
+        users[name] = await seed.add_user(district_id, usernames[name], name.title(), role, PASSWORD,
+                                          unit_id=units[unit] if unit else None, phone="13900000000")
+    street = await add_grid(district_id, "street", "street", square(121.46, 31.22, 0.02))
+    grids = {
+        "street": street,
+        "cell_a": await add_grid(district_id, "cell_a", "cell", square(121.46, 31.22, 0.01), parent_id=street,
+                                 unit_id=units["street"], worker_ids=(users["worker1"],)),
+        "cell_b": await add_grid(district_id, "cell_b", "cell", square(121.47, 31.22, 0.01), parent_id=street,
+                                 unit_id=units["street"], worker_ids=(users["worker2"],)),
+    }
+    categories = {r["code"]: r["id"] for r in await Category.select(Category.code, Category.id)
+                  .where(Category.district_id == district_id)}
+    return World(district_id=district_id, units=units, users=users, usernames=usernames, grids=grids,
+                 categories=categories)
