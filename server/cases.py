@@ -26,7 +26,7 @@ from server.tables import (
 from server.workdays import Calendar, CalendarYear
 
 __all__ = [
-    "act", "amend", "can_see", "visibility_sql", "district_calendar", "district_limits", "load_state", "register", "state_from_row", "case_views",
+    "act", "amend", "can_see", "lock_visible", "visibility_sql", "district_calendar", "district_limits", "load_state", "register", "state_from_row", "case_views",
     "transaction",
 ]
 
@@ -117,7 +117,7 @@ async def _append_event(
 async def register(
     body: CaseCreate, *, district_id: int, actor: Actor | None, now: datetime, case_id: uuid.UUID | None = None,
     device_id: uuid.UUID | None = None, mutation_id: uuid.UUID | None = None, client_time: datetime | None = None,
-    gps: GPS | None = None, placement: Any = None,
+    gps: GPS | None = None, placement: Any = None, reported_by: int | None = None,
 ) -> CaseState:
     """Register a new case (登记): a ticket, its grid cell and unit from the point, the first event."""
     if body.category_id is not None:
@@ -135,6 +135,7 @@ async def register(
         grid_id=placement.grid_id if placement else None,
         has_contact=bool(body.complainant_phone) and not body.anonymous,
         accused_unit_id=body.accused_unit_id, accused_user_id=body.accused_user_id, registered_at=now,
+        reported_by=reported_by,
     )
     values = _row_values(state)
     values.update(
@@ -210,7 +211,7 @@ async def act(
     """Apply one life-cycle action to a case, exactly as the rules say, or raise DomainError."""
     now = now or datetime.now(timezone.utc)
     async with transaction():
-        state = await _lock_visible(case_id, actor, base_version)
+        state = await lock_visible(case_id, actor, base_version)
         outcome = lifecycle.apply(state, command, actor, await _context(state, command, actor, now))
         await _store(state, outcome.case, outcome.event, actor, device_id=device_id, mutation_id=mutation_id,
                      client_time=client_time, gps=gps)
@@ -227,7 +228,7 @@ async def amend(
     """A change outside the life cycle (linking a repeat, supervision): same lock, version bump and event."""
     now = now or datetime.now(timezone.utc)
     async with transaction():
-        state = await _lock_visible(case_id, actor, None)
+        state = await lock_visible(case_id, actor, None)
         new = msgspec.structs.replace(state, **changes, version=state.version + 1)
         draft = lifecycle.EventDraft(action=action, from_status=state.status, to_status=new.status, note=note,
                                      data=data or {}, at=now)
@@ -235,7 +236,8 @@ async def amend(
         return new
 
 
-async def _lock_visible(case_id: uuid.UUID, actor: Actor, base_version: int | None) -> CaseState:
+async def lock_visible(case_id: uuid.UUID, actor: Actor, base_version: int | None = None) -> CaseState:
+    """Lock the case row for this transaction; 404 when it is not in the actor's scope."""
     state = await load_state(case_id, lock=True)
     if state is None or not can_see(actor, state):
         raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)

@@ -115,6 +115,8 @@ class CaseState(msgspec.Struct, kw_only=True):
     # Recorded at callback: an unsatisfied complainant with the unit at fault allows a reopen.
     unit_at_fault: bool = False
     supervised: bool = False
+    # The grid worker who found the case on patrol keeps seeing it on their handheld.
+    reported_by: int | None = None
 
 
 class PhotoMeta(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,9 +11,10 @@ import logging
 import re
 
 import msgspec
+from asyncpg.exceptions import DataError
 from litestar import Request, Response
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import HTTPException, NotAuthorizedException, SerializationException, ValidationException
 
 from server.domain import DomainError
 
@@ -36,34 +37,29 @@ def _domain(_: Request, exc: DomainError) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.field)
 
 
-_FIELD_IN_MESSAGE = re.compile(r"at `\$\.([\w.\[\]]+)`|required field `(\w+)`")
+# msgspec names a missing or unknown field in the message and the object holding it in the key.
+_NAMED_FIELD = re.compile(r"(?:required|unknown) field `([^`]+)`")
+# (code, test on msgspec's message), first match wins; "Expected `int`, got `str`" is a wrong type,
+# any other "Expected ..." a broken constraint (bounds, length, pattern).
+_VALIDATION_CODES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("missing_field", re.compile(r"missing required field")),
+    ("unknown_field", re.compile(r"unknown field")),
+    ("wrong_type", re.compile(r"^Expected `[^`]+`, got `")),
+    ("invalid_value", re.compile(r"^Expected |^Invalid enum value")),
+)
 
 
 def _validation(_: Request, exc: ValidationException) -> Response:
-    message = exc.detail or "invalid request"
-    field = None
-    code = "invalid_body"
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    for item in extra:
-        if isinstance(item, dict):
-            text = str(item.get("message", ""))
-            message = text or message
-            match = _FIELD_IN_MESSAGE.search(text)
-            if match:
-                field = match.group(1) or match.group(2)
-            key = item.get("key")
-            if key and key != "data":
-                field = field or str(key)
-            if "Object missing required field" in text:
-                code = "missing_field"
-            elif "Expected" in text:
-                code = "wrong_type"
-            elif "JSON is malformed" in text or "malformed" in text.lower():
-                code = "malformed_json"
-            break
-    if "malformed" in message.lower() or "decode" in message.lower() and code == "invalid_body":
-        code = "malformed_json"
-    return error_response(400, code, message, field)
+    item = next((i for i in (exc.extra if isinstance(exc.extra, list) else []) if isinstance(i, dict)), {})
+    message = str(item.get("message") or exc.detail or "invalid request")
+    key = str(item.get("key") or "")
+    if key == "data" and message == "'data'":
+        # Litestar's way of saying the body was empty.
+        return error_response(400, "malformed_json", "the request body must be a JSON document")
+    code = next((c for c, pattern in _VALIDATION_CODES if pattern.search(message)), "invalid_body")
+    named = _NAMED_FIELD.search(message)
+    path = [part for part in (key, named.group(1) if named else "") if part and part != "data"]
+    return error_response(400, code, message, ".".join(path) or None)
 
 
 _HTTP_CODES = {
@@ -74,8 +70,17 @@ _HTTP_CODES = {
 
 def _http(_: Request, exc: HTTPException) -> Response:
     status = exc.status_code
+    if isinstance(exc.__cause__, SerializationException):
+        return error_response(status, "malformed_json", f"the body is not valid JSON: {exc.detail}")
     code = _HTTP_CODES.get(status, "bad_request" if status < 500 else "server_error")
     return error_response(status, code, str(exc.detail))
+
+
+def _unstorable(request: Request, exc: DataError) -> Response:
+    # PostgreSQL's data exceptions (SQLSTATE class 22) come from values a client sent that a column
+    # cannot hold: an id beyond the integer range, a NUL character in a text.
+    log.info("refused a value on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(400, "invalid_value", f"a value in the request cannot be stored: {exc}")
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
@@ -88,6 +93,7 @@ EXCEPTION_HANDLERS = {
     ValidationException: _validation,
     NotAuthorizedException: _http,
     HTTPException: _http,
+    DataError: _unstorable,
     Exception: _unexpected,
 }
 

@@ -51,8 +51,7 @@ def _field_keys(case: CaseState) -> list[str]:
     keys = _units((case.lead_unit_id, *case.co_unit_ids))
     if case.grid_id is not None:
         keys.append(f"grid:{case.grid_id}")
-    if case.assignee_id is not None:
-        keys.append(f"user:{case.assignee_id}")
+    keys += [f"user:{u}" for u in (case.assignee_id, case.reported_by) if u is not None]
     return keys
 
 

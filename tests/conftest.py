@@ -45,3 +45,5 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DATABASE_URL"] = url
     migrate(url)
 
+
+pytest_plugins = ["tests.fixtures"]

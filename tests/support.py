@@ -78,3 +78,23 @@ async def build_world() -> World:
                   .where(Category.district_id == district_id)}
     return World(district_id=district_id, units=units, users=users, usernames=usernames, grids=grids,
                  categories=categories)
+
+
+CELL_POINTS = {"cell_a": (31.225, 121.465), "cell_b": (31.225, 121.475)}
+
+
+async def new_case(client, headers: dict[str, str], world: World, *, cell: str = "cell_a",
+                   dispatch_to: str | None = None, **fields) -> dict:
+    """Register a complaint at a point of `cell` over the API, optionally dispatched to a unit."""
+    lat, lon = CELL_POINTS[cell]
+    body = {"type": "complaint", "description": "Broken street light", "lat": lat, "lon": lon,
+            "category_id": world.categories["municipal"], **fields}
+    r = await client.post("/cases", headers=headers, json=body)
+    assert r.status_code == 201, r.text
+    case = r.json()
+    if dispatch_to:
+        r = await client.post(f"/cases/{case['id']}/dispatch", headers=headers,
+                              json={"version": case["version"], "payload": {"unit_id": world.units[dispatch_to]}})
+        assert r.status_code == 200, r.text
+        case = r.json()
+    return case

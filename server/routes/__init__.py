@@ -2,7 +2,8 @@
 
 from server.routes.auth import AuthController, DeviceController
 from server.routes.cases import TRANSITION_ROUTES, CaseController
+from sync.routes import SyncController
 
 __all__ = ["ROUTES"]
 
-ROUTES = [AuthController, DeviceController, CaseController, *TRANSITION_ROUTES]
+ROUTES = [AuthController, DeviceController, CaseController, *TRANSITION_ROUTES, SyncController]

@@ -1,4 +1,5 @@
-"""The API in-process (ASGI, no socket) over the real test database, and a fresh district per test."""
+"""Shared fixtures: the API in-process (ASGI, no socket) over the real test database, a fresh district
+per test, and logging in as one of its people."""
 
 from __future__ import annotations
 

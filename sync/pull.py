@@ -1,0 +1,79 @@
+"""Pull: the cases in a device user's scope changed since its cursor, with tombstones (DESIGN §7).
+
+See `sync.rules` for why the cursor is a pair of snapshots. Each query reads one range of the
+`(district_id, change_xid)` index: from the oldest transaction that was still running at the
+last pull to the newest visible now, so an empty re-pull touches a handful of rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from server.cases import case_views, visibility_sql
+from server.domain import Actor
+from server.scope import actor_scope_keys
+from server.tables import Case
+from sync.protocol import PullResponse
+from sync.rules import Cursor, decode_cursor, encode_cursor
+
+__all__ = ["pull"]
+
+
+def _window(cursor: Cursor, until: str) -> tuple[list[str], list[Any]]:
+    """Rows whose last change is visible in `until` and, after a first round, not in `since`."""
+    where = ["change_xid < pg_snapshot_xmax({}::text::pg_snapshot)", "pg_visible_in_snapshot(change_xid, {}::text::pg_snapshot)"]
+    args: list[Any] = [until, until]
+    if cursor.since is not None:
+        where += ["change_xid >= pg_snapshot_xmin({}::text::pg_snapshot)",
+                  "NOT pg_visible_in_snapshot(change_xid, {}::text::pg_snapshot)"]
+        args += [cursor.since, cursor.since]
+    return where, args
+
+
+async def _current_snapshot() -> str:
+    rows = await Case.raw("SELECT pg_current_snapshot()::text AS s")
+    return rows[0]["s"]
+
+
+async def _tombstones(actor: Actor, cursor: Cursor, until: str) -> list[uuid.UUID]:
+    """Cases that left one of the actor's keys in this round and are not visible to them now."""
+    if cursor.since is None:
+        return []
+    where, args = _window(cursor, until)
+    visible, visible_args = visibility_sql(actor)
+    rows = await Case.raw(
+        f"SELECT DISTINCT d.case_id FROM case_departures d WHERE d.district_id = {{}} "
+        f"AND d.scope_key = ANY({{}}::varchar[]) AND {' AND '.join(where)} "
+        f"AND NOT EXISTS (SELECT 1 FROM cases WHERE cases.id = d.case_id AND {visible})",
+        actor.district_id, list(actor_scope_keys(actor)), *args, *visible_args,
+    )
+    return sorted(r["case_id"] for r in rows)
+
+
+async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullResponse:
+    cursor = decode_cursor(cursor_text)
+    until = cursor.until or await _current_snapshot()
+    where, args = _window(cursor, until)
+    visible, visible_args = visibility_sql(actor)
+    where.append(visible)
+    args += visible_args
+    if cursor.after is not None:
+        where.append("(change_xid, id) > ({}::text::xid8, {}::uuid)")
+        args += [str(cursor.after[0]), cursor.after[1]]
+    rows = await Case.raw(
+        f"SELECT *, change_xid::text AS xid FROM cases WHERE {' AND '.join(where)} "
+        "ORDER BY change_xid, id LIMIT {}", *args, limit + 1,
+    )
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if has_more:
+        last = rows[-1]
+        next_cursor = Cursor(since=cursor.since, until=until, after=(int(last["xid"]), str(last["id"])))
+        tombstones: list[uuid.UUID] = []
+    else:
+        next_cursor = Cursor(since=until)
+        tombstones = await _tombstones(actor, cursor, until)
+    return PullResponse(cases=await case_views(rows, actor), tombstones=tombstones,
+                        cursor=encode_cursor(next_cursor), has_more=has_more)
+

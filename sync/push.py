@@ -1,0 +1,163 @@
+"""Push: a batch of mutations from a handheld, each taking effect exactly once (DESIGN §7).
+
+Every mutation runs in its own transaction that also stores its result under the phone's UUID,
+so its effects and its stored result commit together. A replay finds the stored result with one
+primary-key lookup. Two copies of the same mutation racing each other (a retried request while
+the first is still running) meet at the primary key: the loser's transaction rolls back whole and
+answers with the winner's result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+from geo.assign import locate
+from server import cases, lifecycle
+from server.domain import FIELD_ROLES, Actor, DomainError
+from server.schemas import CaseCreate, CaseOut
+from server.tables import Case, Category, Mutation as MutationRow
+from sync.protocol import Mutation, MutationResult, PushResponse, ReportPayload
+from sync.rules import is_stale, mutation_hash
+
+__all__ = ["push"]
+
+
+async def push(actor: Actor, device_id: uuid.UUID, raw_mutations: list[dict[str, Any]]) -> PushResponse:
+    """Results in the order sent; a later mutation on a case sees what an earlier one did to it."""
+    return PushResponse(results=[await _push_one(actor, device_id, raw) for raw in raw_mutations])
+
+
+async def _push_one(actor: Actor, device_id: uuid.UUID, raw: Any) -> MutationResult:
+    raw_id = str(raw.get("id", "")) if isinstance(raw, dict) else ""
+    try:
+        mutation = msgspec.convert(raw, Mutation)
+    except msgspec.ValidationError as exc:
+        return MutationResult(id=raw_id, status="rejected", code="invalid_mutation", message=str(exc))
+    body_hash = mutation_hash(mutation)
+    stored = await _stored(mutation.id)
+    if stored is not None:
+        return _replay(stored, body_hash, device_id)
+    now = datetime.now(timezone.utc)
+    try:
+        async with cases.transaction():
+            result = await _apply(actor, device_id, mutation, now)
+            if not await _record(mutation, actor, device_id, body_hash, result):
+                raise _AlreadyStored
+        return result
+    except DomainError as exc:
+        result = await _refusal(actor, mutation, exc)
+    except _AlreadyStored:
+        result = None
+    # A refusal is stored too, so that a replay answers the same; if a racing copy stored its
+    # result first, that one stands.
+    if result is not None and await _record(mutation, actor, device_id, body_hash, result):
+        return result
+    stored = await _stored(mutation.id)
+    assert stored is not None, "a mutation id collided but no stored result was found"
+    return _replay(stored, body_hash, device_id)
+
+
+class _AlreadyStored(Exception):
+    """A racing copy of the mutation stored its result first: undo this one's effects."""
+
+
+async def _stored(mutation_id: uuid.UUID) -> dict[str, Any] | None:
+    rows = await MutationRow.raw(
+        "SELECT device_id, body_hash, result::text AS result FROM mutations WHERE id = {}", mutation_id)
+    return rows[0] if rows else None
+
+
+def _replay(stored: dict[str, Any], body_hash: str, device_id: uuid.UUID) -> MutationResult:
+    original = msgspec.json.decode(stored["result"], type=MutationResult)
+    if stored["body_hash"] != body_hash or stored["device_id"] != device_id:
+        return MutationResult(id=original.id, status="rejected", code="mutation_id_reused",
+                              message="this mutation id was already used for a different change; the first stands")
+    return msgspec.structs.replace(original, status="duplicate")
+
+
+async def _record(mutation: Mutation, actor: Actor, device_id: uuid.UUID, body_hash: str,
+                  result: MutationResult) -> bool:
+    rows = await MutationRow.raw(
+        "INSERT INTO mutations (id, district_id, device_id, user_id, case_id, body_hash, status, result, created_at) "
+        "VALUES ({}, {}, {}, {}, {}, {}, {}, {}::jsonb, now()) ON CONFLICT (id) DO NOTHING RETURNING id",
+        mutation.id, actor.district_id, device_id, actor.user_id, mutation.case_id, body_hash, result.status,
+        msgspec.json.encode(result).decode(),
+    )
+    return bool(rows)
+
+
+async def _view(case_id: uuid.UUID, actor: Actor) -> CaseOut | None:
+    rows = await Case.raw("SELECT * FROM cases WHERE id = {}", case_id)
+    views = await cases.case_views(rows, actor)
+    return views[0] if views else None
+
+
+async def _refusal(actor: Actor, mutation: Mutation, exc: DomainError) -> MutationResult:
+    if exc.code == "stale_version":
+        return MutationResult(id=str(mutation.id), status="conflict", code=exc.code, message=exc.message,
+                              case=await _view(mutation.case_id, actor))
+    return MutationResult(id=str(mutation.id), status="rejected", code=exc.code, message=exc.message)
+
+
+async def _apply(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: datetime) -> MutationResult:
+    if mutation.action == "report":
+        await _report(actor, device_id, mutation, now)
+    else:
+        await _act(actor, device_id, mutation, now)
+    return MutationResult(id=str(mutation.id), status="applied", case=await _view(mutation.case_id, actor))
+
+
+async def _act(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: datetime) -> None:
+    command = lifecycle.Command(action=mutation.action, payload=lifecycle.parse_payload(mutation.action, mutation.payload))
+    state = await cases.lock_visible(mutation.case_id, actor)
+    if mutation.base_version > state.version:
+        raise DomainError("invalid_base_version",
+                          f"base_version {mutation.base_version} is ahead of the case (version {state.version})",
+                          "base_version", 422)
+    own = await _later_changes_by_device(mutation.case_id, mutation.base_version, device_id)
+    if is_stale(mutation.action, mutation.base_version, state.version, own):
+        raise DomainError("stale_version",
+                          f"the case moved on to version {state.version} since version {mutation.base_version}",
+                          "base_version", 409)
+    await cases.act(mutation.case_id, command, actor, device_id=device_id, mutation_id=mutation.id,
+                    client_time=mutation.client_time, gps=mutation.gps, now=now)
+
+
+async def _later_changes_by_device(case_id: uuid.UUID, base_version: int, device_id: uuid.UUID) -> bool:
+    # Each change appends one event and bumps the version by one, so event seq = version.
+    rows = await Case.raw(
+        "SELECT coalesce(bool_and(device_id IS NOT DISTINCT FROM {} AND mutation_id IS NOT NULL), true) AS own "
+        "FROM case_events WHERE case_id = {} AND seq > {}", device_id, case_id, base_version)
+    return rows[0]["own"]
+
+
+async def _report(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: datetime) -> None:
+    if actor.role not in FIELD_ROLES:
+        raise DomainError("forbidden_role", f"a {actor.role} does not report cases from patrol", status=403)
+    try:
+        payload = msgspec.convert(mutation.payload, ReportPayload)
+    except msgspec.ValidationError as exc:
+        raise DomainError("invalid_payload", str(exc), "payload", 422) from None
+    if mutation.base_version != 0:
+        raise DomainError("invalid_base_version", "a new case is reported with base_version 0", "base_version", 422)
+    if await Case.exists().where(Case.id == mutation.case_id):
+        raise DomainError("case_exists", f"case {mutation.case_id} already exists; report with a new UUID", "case_id", 409)
+    body = CaseCreate(type=payload.type, description=payload.description, channel="patrol",
+                      category_id=await _category_id(actor.district_id, payload.category), urgency=payload.urgency,
+                      address=payload.address, lat=payload.lat, lon=payload.lon)
+    placement = await locate(actor.district_id, payload.lat, payload.lon)
+    await cases.register(body, district_id=actor.district_id, actor=actor, now=now, case_id=mutation.case_id,
+                         device_id=device_id, mutation_id=mutation.id, client_time=mutation.client_time,
+                         gps=mutation.gps, placement=placement, reported_by=actor.user_id)
+
+
+async def _category_id(district_id: int, category: str | int) -> int:
+    column = Category.id if isinstance(category, int) else Category.code
+    row = await Category.select(Category.id).where((column == category) & (Category.district_id == district_id)).first()
+    if row is None:
+        raise DomainError("unknown_category", f"no category {category!r} in this district", "payload.category", 422)
+    return row["id"]
