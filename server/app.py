@@ -14,6 +14,7 @@ from litestar.static_files import create_static_files_router
 
 from server.auth import provide_actor
 from server.errors import EXCEPTION_HANDLERS
+from server.photos.storage import photo_store_from
 from server.routes import ROUTES
 from server.settings import Settings, get_settings
 from server.tables import Case
@@ -47,6 +48,11 @@ def _openapi() -> OpenAPIConfig:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    photo_store = photo_store_from(
+        kind=settings.photo_store, root=settings.photo_dir, endpoint=settings.minio_endpoint,
+        access_key=settings.minio_access_key, secret_key=settings.minio_secret_key, bucket=settings.minio_bucket,
+        secure=settings.minio_secure, region=settings.minio_region, max_size=settings.photo_max_bytes,
+    )
     db = Case._meta.db
 
     async def start_pool() -> None:
@@ -62,7 +68,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     return Litestar(
         route_handlers=[*ROUTES, assets],
-        dependencies={"actor": Provide(provide_actor), "settings": Provide(lambda: settings, sync_to_thread=False)},
+        dependencies={
+            "actor": Provide(provide_actor),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "photo_store": Provide(lambda: photo_store, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),
         on_startup=[start_pool],

@@ -19,14 +19,30 @@ from server.deadlines import TimeLimits, light
 from server.domain import Actor, CaseState, DomainError, PhotoMeta
 from server.photos.same_angle import SameAngleRules
 from server.schemas import GPS, CaseCreate, CaseOut, EventOut, PhotoOut
-from server.scope import actor_deny_keys, actor_scope_keys, can_see, case_scope_keys, mask_phone, phone_visible
+from server.scope import (
+    actor_deny_keys,
+    actor_scope_keys,
+    can_see,
+    case_scope_keys,
+    mask_phone,
+    phone_visible,
+)
 from server.tables import (
-    CalendarYearRow, Case, CaseDeparture, CaseEvent, Category, District, Photo, TicketCounter, Unit, User,
+    CalendarYearRow,
+    Case,
+    CaseDeparture,
+    CaseEvent,
+    Category,
+    District,
+    Photo,
+    TicketCounter,
+    Unit,
+    User,
 )
 from server.workdays import Calendar, CalendarYear
 
 __all__ = [
-    "act", "amend", "can_see", "lock_visible", "visibility_sql", "district_calendar", "district_limits", "load_state", "register", "state_from_row", "case_views",
+    "act", "amend", "can_see", "visible_state", "visibility_sql", "district_calendar", "district_limits", "load_state", "register", "state_from_row", "case_views",
     "transaction",
 ]
 
@@ -211,7 +227,7 @@ async def act(
     """Apply one life-cycle action to a case, exactly as the rules say, or raise DomainError."""
     now = now or datetime.now(timezone.utc)
     async with transaction():
-        state = await lock_visible(case_id, actor, base_version)
+        state = await visible_state(case_id, actor, lock=True, base_version=base_version)
         outcome = lifecycle.apply(state, command, actor, await _context(state, command, actor, now))
         await _store(state, outcome.case, outcome.event, actor, device_id=device_id, mutation_id=mutation_id,
                      client_time=client_time, gps=gps)
@@ -228,7 +244,7 @@ async def amend(
     """A change outside the life cycle (linking a repeat, supervision): same lock, version bump and event."""
     now = now or datetime.now(timezone.utc)
     async with transaction():
-        state = await lock_visible(case_id, actor, None)
+        state = await visible_state(case_id, actor, lock=True)
         new = msgspec.structs.replace(state, **changes, version=state.version + 1)
         draft = lifecycle.EventDraft(action=action, from_status=state.status, to_status=new.status, note=note,
                                      data=data or {}, at=now)
@@ -236,9 +252,10 @@ async def amend(
         return new
 
 
-async def lock_visible(case_id: uuid.UUID, actor: Actor, base_version: int | None = None) -> CaseState:
-    """Lock the case row for this transaction; 404 when it is not in the actor's scope."""
-    state = await load_state(case_id, lock=True)
+async def visible_state(case_id: uuid.UUID, actor: Actor, *, lock: bool = False,
+                        base_version: int | None = None) -> CaseState:
+    """The case if the actor may see it (404 otherwise), locked for the transaction with `lock`."""
+    state = await load_state(case_id, lock=lock)
     if state is None or not can_see(actor, state):
         raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
     if base_version is not None and base_version != state.version:

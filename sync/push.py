@@ -19,7 +19,8 @@ from geo.assign import locate
 from server import cases, lifecycle
 from server.domain import FIELD_ROLES, Actor, DomainError
 from server.schemas import CaseCreate, CaseOut
-from server.tables import Case, Category, Mutation as MutationRow
+from server.tables import Case, Category
+from server.tables import Mutation as MutationRow
 from sync.protocol import Mutation, MutationResult, PushResponse, ReportPayload
 from sync.rules import is_stale, mutation_hash
 
@@ -113,7 +114,7 @@ async def _apply(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: da
 
 async def _act(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: datetime) -> None:
     command = lifecycle.Command(action=mutation.action, payload=lifecycle.parse_payload(mutation.action, mutation.payload))
-    state = await cases.lock_visible(mutation.case_id, actor)
+    state = await cases.visible_state(mutation.case_id, actor, lock=True)
     if mutation.base_version > state.version:
         raise DomainError("invalid_base_version",
                           f"base_version {mutation.base_version} is ahead of the case (version {state.version})",

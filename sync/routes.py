@@ -1,19 +1,23 @@
-"""HTTP endpoints of the offline sync API: `POST /sync/pull`, `POST /sync/push` (DESIGN §12)."""
+"""HTTP endpoints of the offline sync API: pull, push and photo uploads (DESIGN §12)."""
 
 from __future__ import annotations
 
-from litestar import Controller, post
+import uuid
+
+from litestar import Controller, Request, Response, get, post, put
 from litestar.params import JSONBody
 
 from server.auth import require_device
 from server.domain import Actor, DomainError
 from server.errors import ERROR_RESPONSES
+from server.photos.storage import PhotoStore
 from server.settings import Settings
+from sync.photos import PhotoSlot, PhotoSlotRequest, finish_upload, photo_for, receive_content, request_slot
 from sync.protocol import PullRequest, PullResponse, PushRequest, PushResponse
 from sync.pull import pull
 from sync.push import push
 
-__all__ = ["SyncController"]
+__all__ = ["PhotoController", "SyncController"]
 
 
 class SyncController(Controller):
@@ -36,3 +40,42 @@ class SyncController(Controller):
                               "mutations", 413)
         await require_device(data.device_id, actor)
         return await push(actor, data.device_id, data.mutations)
+
+
+class PhotoController(Controller):
+    path = "/photos"
+    tags = ["photos"]
+
+    @post("/slots", operation_id="photoSlot", status_code=201, responses=ERROR_RESPONSES)
+    async def slot(self, actor: Actor, settings: Settings, photo_store: PhotoStore,
+                   data: JSONBody[PhotoSlotRequest]) -> PhotoSlot:
+        """Announce a photo (kind, hash, size, GPS, heading, time); `upload` is null when the bytes are
+        already stored, else where to PUT them."""
+        if data.device_id is not None:
+            await require_device(data.device_id, actor)
+        return await request_slot(data, actor, photo_store, settings.photo_max_bytes)
+
+    @put("/{photo_id:uuid}/content", operation_id="photoUpload", status_code=204, responses=ERROR_RESPONSES,
+         request_max_body_size=None)
+    async def upload(self, actor: Actor, photo_id: uuid.UUID, request: Request, photo_store: PhotoStore) -> None:
+        """The photo's bytes, checked against the announced hash and size and for being a real image."""
+        await receive_content(photo_id, actor, request.stream(), photo_store)
+
+    @post("/{photo_id:uuid}/finish", operation_id="photoFinish", status_code=204, responses=ERROR_RESPONSES)
+    async def finish(self, actor: Actor, photo_id: uuid.UUID, photo_store: PhotoStore) -> None:
+        """After a presigned upload: the server checks the bytes and marks the photo stored."""
+        await finish_upload(photo_id, actor, photo_store)
+
+    @get("/{photo_id:uuid}", operation_id="photoGet", responses=ERROR_RESPONSES, media_type="image/*")
+    async def image(self, actor: Actor, photo_id: uuid.UUID, photo_store: PhotoStore) -> Response[bytes]:
+        row = await photo_for(photo_id, actor)
+        return Response(await photo_store.get(row["sha256"]), media_type=row["content_type"])
+
+    @get("/{photo_id:uuid}/thumbnail", operation_id="photoThumbnail", responses=ERROR_RESPONSES,
+         media_type="image/jpeg")
+    async def thumbnail(self, actor: Actor, photo_id: uuid.UUID, photo_store: PhotoStore) -> Response[bytes]:
+        row = await photo_for(photo_id, actor)
+        data = await photo_store.get_thumbnail(row["sha256"])
+        if data is None:
+            raise DomainError("photo_not_found", "this photo has no thumbnail yet (not uploaded)", "photo_id", 404)
+        return Response(data, media_type="image/jpeg")

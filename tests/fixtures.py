@@ -3,10 +3,17 @@ per test, and logging in as one of its people."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
-import pytest
 import httpx
+import pytest
 
 from server.app import create_app
 from server.tables import Case
@@ -42,3 +49,61 @@ def login(client: httpx.AsyncClient, world: World):
         return cache[name]
 
     return _login
+
+
+@pytest.fixture
+def device(client, login):
+    """`await device("worker1")` → (headers, device_id) for a freshly registered handheld."""
+
+    async def _device(name: str) -> tuple[dict[str, str], str]:
+        headers = await login(name)
+        r = await client.post("/devices", headers=headers,
+                              json={"name": f"{name}'s phone", "platform": "android", "app_version": "1.0"})
+        assert r.status_code == 201, r.text
+        return headers, r.json()["device_id"]
+
+    return _device
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `moto_server` subprocess, auth off, for the session; yields `host:port`."""
+    executable = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which(
+        "moto_server"
+    )
+    if executable is None:
+        pytest.fail("moto_server not installed (pip install 'moto[s3,server]')")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "INITIAL_NO_AUTH_ACTION_COUNT"}  # auth off
+    # Output goes to a file: a pipe nobody reads would fill up and stall the server.
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    process = subprocess.Popen(
+        [executable, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, env=env
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"moto_server exited with {process.returncode}, see {log.name}")
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    pytest.fail("moto_server did not answer within 30 s")
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
 import os
 
 import msgspec
+from PIL import Image
+
 from server import seed
 from server.tables import Category, Grid, GridWorker
 
@@ -98,3 +102,29 @@ async def new_case(client, headers: dict[str, str], world: World, *, cell: str =
         assert r.status_code == 200, r.text
         case = r.json()
     return case
+
+
+def jpeg(seed: int = 0, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A small real JPEG, different for each seed."""
+    image = Image.new("RGB", size, ((seed * 40) % 256, (seed * 90) % 256, (seed * 150) % 256))
+    out = io.BytesIO()
+    image.save(out, "JPEG")
+    return out.getvalue()
+
+
+def photo_slot(kind: str, data: bytes, *, lat: float = 31.2251, lon: float = 121.4651, heading: float = 90.0,
+               taken_at: str = "2026-11-23T09:00:00+08:00", **extra) -> dict:
+    return {"kind": kind, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+            "content_type": "image/jpeg", "lat": lat, "lon": lon, "accuracy_m": 3.0, "heading": heading,
+            "taken_at": taken_at, **extra}
+
+
+async def upload_photo(client, headers: dict[str, str], slot: dict, data: bytes) -> str:
+    """Ask for a slot and send the bytes to the server when it asks for them; returns the photo id."""
+    r = await client.post("/photos/slots", headers=headers, json=slot)
+    assert r.status_code == 201, r.text
+    answer = r.json()
+    if answer["upload"] is not None:
+        r = await client.put(answer["upload"]["url"], headers=headers, content=data)
+        assert r.status_code == 204, r.text
+    return answer["photo_id"]

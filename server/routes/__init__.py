@@ -2,8 +2,8 @@
 
 from server.routes.auth import AuthController, DeviceController
 from server.routes.cases import TRANSITION_ROUTES, CaseController
-from sync.routes import SyncController
+from sync.routes import PhotoController, SyncController
 
 __all__ = ["ROUTES"]
 
-ROUTES = [AuthController, DeviceController, CaseController, *TRANSITION_ROUTES, SyncController]
+ROUTES = [AuthController, DeviceController, CaseController, *TRANSITION_ROUTES, SyncController, PhotoController]

@@ -6,23 +6,8 @@ import asyncio
 import uuid
 
 import asyncpg
-import pytest
 
 from tests.support import World, new_case
-
-
-@pytest.fixture
-def device(client, login):
-    """`await device("worker1")` → (headers, device_id) for a freshly registered handheld."""
-
-    async def _device(name: str) -> tuple[dict[str, str], str]:
-        headers = await login(name)
-        r = await client.post("/devices", headers=headers,
-                              json={"name": f"{name}'s phone", "platform": "android", "app_version": "1.0"})
-        assert r.status_code == 201, r.text
-        return headers, r.json()["device_id"]
-
-    return _device
 
 
 async def pull_all(client, headers, device_id, cursor=None, limit=100):
