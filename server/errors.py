@@ -13,8 +13,13 @@ import re
 import msgspec
 from asyncpg.exceptions import DataError
 from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    SerializationException,
+    ValidationException,
+)
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.exceptions import HTTPException, NotAuthorizedException, SerializationException, ValidationException
 
 from server.domain import DomainError
 

@@ -23,8 +23,8 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
-from piccolo.columns.indexes import IndexMethod
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
 
 __all__ = [
