@@ -42,7 +42,7 @@ from server.tables import (
 from server.workdays import Calendar, CalendarYear
 
 __all__ = [
-    "act", "amend", "can_see", "visible_state", "visibility_sql", "district_calendar", "district_limits", "load_state", "register", "state_from_row", "case_views",
+    "act", "amend", "replan_deadlines", "can_see", "visible_state", "visibility_sql", "district_calendar", "district_limits", "load_state", "register", "state_from_row", "case_views",
     "transaction",
 ]
 
@@ -252,6 +252,29 @@ async def amend(
         return new
 
 
+async def replan_deadlines(district_id: int, now: datetime) -> int:
+    """After a calendar change: recompute every provisional deadline of the district's unfinished
+    cases, each as a recorded change (version bump, `replan` event) so handhelds pull it."""
+    calendar = await district_calendar(district_id)
+    limits = await district_limits(district_id)
+    changed = 0
+    async with transaction():
+        rows = await Case.raw(
+            "SELECT * FROM cases WHERE district_id = {} AND due_provisional AND status NOT IN ('closed', 'archived') "
+            "ORDER BY id FOR UPDATE", district_id)
+        for row in rows:
+            state = state_from_row(row)
+            changes = lifecycle.replan(state, calendar, limits)
+            if changes is None:
+                continue
+            new = msgspec.structs.replace(state, **changes, version=state.version + 1)
+            draft = lifecycle.EventDraft(action="replan", from_status=state.status, to_status=state.status, note="",
+                                         data={"previous_due_at": state.due_at, **changes}, at=now)
+            await _store(state, new, draft, None)
+            changed += 1
+    return changed
+
+
 async def visible_state(case_id: uuid.UUID, actor: Actor, *, lock: bool = False,
                         base_version: int | None = None) -> CaseState:
     """The case if the actor may see it (404 otherwise), locked for the transaction with `lock`."""
@@ -265,7 +288,7 @@ async def visible_state(case_id: uuid.UUID, actor: Actor, *, lock: bool = False,
 
 
 async def _store(
-    old: CaseState, new: CaseState, draft: lifecycle.EventDraft, actor: Actor, *,
+    old: CaseState, new: CaseState, draft: lifecycle.EventDraft, actor: Actor | None, *,
     extra_columns: dict[str, Any] | None = None, device_id: uuid.UUID | None = None,
     mutation_id: uuid.UUID | None = None, client_time: datetime | None = None, gps: GPS | None = None,
 ) -> None:

@@ -108,7 +108,7 @@ def _run(args: argparse.Namespace, url: str) -> int:
 @command("calendar-load")
 @_with_database
 def _calendar_load(args: argparse.Namespace, url: str) -> int:
-    from server.calendars_admin import load_year_files
+    from server.calendar_admin import load_year_files
 
     loaded = asyncio.run(_with_pool(load_year_files, args.district, [Path(p) for p in args.files]))
     print(f"loaded {loaded}")

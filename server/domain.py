@@ -101,6 +101,9 @@ class CaseState(msgspec.Struct, kw_only=True):
     due_at: datetime | None = None
     warn_at: datetime | None = None
     due_provisional: bool = False
+    # Working days from dispatched_at to due_at, extensions included: enough to recompute the
+    # deadline when a year's official calendar arrives.
+    due_days: int | None = None
     arrive_by: datetime | None = None
     resolved_at: datetime | None = None
     # When the review approved the work: the callback's working-day limit counts from it.

@@ -44,6 +44,7 @@ from server.scope import can_see
 from server.workdays import Calendar, add_working_days, require_aware
 
 __all__ = [
+    "replan",
     "PAYLOADS",
     "RULES",
     "AnswerPayload",
@@ -321,6 +322,7 @@ def _start_clock(case: CaseState, ctx: Context) -> tuple[Changes, Data]:
         "due_at": deadline.due_at,
         "warn_at": deadline.warn_at,
         "due_provisional": deadline.provisional,
+        "due_days": days,
         "arrive_by": None,
         "resolved_at": None,
         **_NO_EXTENSION_REQUEST,
@@ -477,11 +479,16 @@ def _approve_extension(
     data: Data = {"approved": p.approved, "days": days}
     if not p.approved:
         return dict(_NO_EXTENSION_REQUEST), data
-    deadline = extend(ctx.calendar, ctx.limits, case.due_at, days)
+    if case.due_days is not None and case.dispatched_at is not None:
+        # The same end as extending the old deadline, with the warning window of the whole limit.
+        deadline = plan_deadline(ctx.calendar, ctx.limits, case.dispatched_at, case.due_days + days)
+    else:
+        deadline = extend(ctx.calendar, ctx.limits, case.due_at, days)
     changes = {
         "due_at": deadline.due_at,
         "warn_at": deadline.warn_at,
         "due_provisional": deadline.provisional,
+        "due_days": None if case.due_days is None else case.due_days + days,
         "extensions": case.extensions + 1,
         **_NO_EXTENSION_REQUEST,
     }
@@ -542,6 +549,16 @@ def parse_payload(action: str, raw: object) -> Payload:
 def _event_note(payload: Payload, command: Command) -> str:
     texts = (getattr(payload, name, "") for name in _NOTE_FIELDS)
     return next((text for text in texts if text), command.note or "")
+
+
+def replan(case: CaseState, calendar: Calendar, limits: TimeLimits) -> dict[str, Any] | None:
+    """The deadline again under a calendar that changed (a year's official schedule arrived):
+    the changed fields, or None when nothing moves. Client clocks play no part: only dispatched_at."""
+    if case.due_days is None or case.dispatched_at is None:
+        return None
+    deadline = plan_deadline(calendar, limits, case.dispatched_at, case.due_days)
+    changes = {"due_at": deadline.due_at, "warn_at": deadline.warn_at, "due_provisional": deadline.provisional}
+    return None if all(getattr(case, k) == v for k, v in changes.items()) else changes
 
 
 def apply(case: CaseState, command: Command, actor: Actor, ctx: Context) -> Outcome:

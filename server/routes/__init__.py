@@ -1,9 +1,10 @@
 """Every route of the API, gathered for `server.app.create_app`."""
 
 from server.routes.auth import AuthController, DeviceController
+from server.routes.calendars import CalendarController
 from server.routes.cases import TRANSITION_ROUTES, CaseController
 from sync.routes import PhotoController, SyncController
 
 __all__ = ["ROUTES"]
 
-ROUTES = [AuthController, DeviceController, CaseController, *TRANSITION_ROUTES, SyncController, PhotoController]
+ROUTES = [AuthController, DeviceController, CalendarController, CaseController, *TRANSITION_ROUTES, SyncController, PhotoController]

@@ -1,0 +1,28 @@
+"""Working-day calendars of the caller's district: which years are loaded or missing; load a year."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.params import JSONBody
+
+from server.calendar_admin import CalendarStatus, LoadResult, calendar_status, load_years, require_admin
+from server.domain import Actor
+from server.errors import ERROR_RESPONSES
+from server.workdays import CalendarYear
+
+__all__ = ["CalendarController"]
+
+
+class CalendarController(Controller):
+    path = "/calendars"
+    tags = ["calendars"]
+
+    @get("/", operation_id="calendarStatus", responses=ERROR_RESPONSES)
+    async def status(self, actor: Actor) -> CalendarStatus:
+        return await calendar_status(actor.district_id)
+
+    @post("/", operation_id="calendarLoad", status_code=200, responses=ERROR_RESPONSES)
+    async def load(self, actor: Actor, data: JSONBody[CalendarYear]) -> LoadResult:
+        """Load (or replace) one year's official schedule; provisional deadlines are recomputed."""
+        require_admin(actor.role)
+        return await load_years(actor.district_id, [data])
