@@ -40,7 +40,7 @@ def _openapi() -> OpenAPIConfig:
         path="/schema",
         render_plugins=[swagger],
         components=Components(
-            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="POST /auth/login")}
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="POST /auth/login")},
         ),
         security=[{"bearer": []}],
     )

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from server.schemas import GPS, CaseOut
+from server.schemas import GPS, CaseOut, inline_schema
 
 __all__ = [
     "Mutation", "MutationResult", "PullRequest", "PullResponse", "PushRequest", "PushResponse", "PUSH_ACTIONS",
@@ -62,8 +62,10 @@ class PushRequest(msgspec.Struct, forbid_unknown_fields=True):
     device_id: uuid.UUID
     # Decoded one by one into `Mutation`, so that a malformed one is rejected alone instead of
     # failing the whole batch.
-    mutations: Annotated[list[dict[str, Any]], msgspec.Meta(
-        description="Mutation objects {id, case_id, base_version, action, payload, client_time, gps}: see Mutation")]
+    mutations: Annotated[list[dict[str, Any]], msgspec.Meta(extra_json_schema={
+        "description": "The changes, in the order they were made on the device",
+        "extra": {"items": inline_schema(Mutation)},
+    })]
 
 
 class MutationResult(msgspec.Struct, omit_defaults=True):
