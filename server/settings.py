@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Empty means: start a private cluster under data_dir (make run) or in a temp dir (tests).
     database_url: str = ""
-    data_dir: Path = ROOT / ".data"
+    data_dir: str = str(ROOT / ".data")
     host: str = "127.0.0.1"
     port: int = 8000
     # Signs nothing: tokens are random and stored hashed; kept for future signed URLs.
@@ -24,7 +24,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     demo_password: str = "gridcase"
     load_demo: bool = True
     photo_store: str = "local"
-    photo_dir: Path = ROOT / ".data" / "photos"
+    photo_dir: str = str(ROOT / ".data" / "photos")
     photo_max_bytes: int = 12 * 1024 * 1024
     minio_endpoint: str = ""
     minio_access_key: str = ""

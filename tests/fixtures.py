@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from server.app import create_app
+from server.cluster import free_port
 from server.tables import Case
 from tests.support import PASSWORD, World, build_world
 
@@ -65,12 +65,6 @@ def device(client, login):
     return _device
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `moto_server` subprocess, auth off, for the session; yields `host:port`."""
@@ -79,7 +73,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     if executable is None:
         pytest.fail("moto_server not installed (pip install 'moto[s3,server]')")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "INITIAL_NO_AUTH_ACTION_COUNT"}  # auth off
     # Output goes to a file: a pipe nobody reads would fill up and stall the server.
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
