@@ -42,8 +42,8 @@ from server.tables import (
 from server.workdays import Calendar, CalendarYear
 
 __all__ = [
-    "act", "amend", "replan_deadlines", "can_see", "visible_state", "visibility_sql", "district_calendar", "district_limits", "load_state", "register", "state_from_row", "case_views",
-    "transaction",
+    "act", "amend", "can_see", "case_views", "district_calendar", "district_limits", "load_state", "register",
+    "replan_deadlines", "state_from_row", "transaction", "visibility_sql", "visible_state",
 ]
 
 _STATE_FIELDS = frozenset(CaseState.__struct_fields__)

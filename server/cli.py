@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from geo.cli import add_arguments as grids_arguments
+from geo.cli import run as grids_run
 from server.database import migrate, private_cluster
 from server.settings import get_settings
 
@@ -115,6 +117,12 @@ def _calendar_load(args: argparse.Namespace, url: str) -> int:
     return 0
 
 
+@command("grids")
+@_with_database
+def _grids(args: argparse.Namespace, url: str) -> int:
+    return grids_run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gridcase", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     cal = sub.add_parser("calendar-load", help="load official working-day calendar files for a district")
     cal.add_argument("district", help="district code")
     cal.add_argument("files", nargs="+", help="calendar year JSON files")
+    grids_arguments(sub.add_parser("grids", help="import or export a district's grids as GeoJSON"))
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
 

@@ -142,7 +142,6 @@ def start_for_light(calendar: Calendar, limits: TimeLimits, days: int, wanted: s
 
 
 def _plans() -> list[Plan]:
-    rng = random.Random(20261123)
     categories = list(_SUBJECTS)
     plans: list[Plan] = []
     for status, count in _STATUS_COUNTS.items():
@@ -156,7 +155,8 @@ def _plans() -> list[Plan]:
                 index=n, status=status, light=shade, place=place, channel=_CHANNELS[n % len(_CHANNELS)],
                 type=_TYPES[n % len(_TYPES)], category=categories[(n * 3) % len(categories)],
                 urgency="urgent" if n % 11 == 5 else "important" if n % 7 == 3 else "normal",
-                anonymous=n % 6 == 4 and rng.random() < 0.9,
+                # A callback needs someone to call: only cases that stop short of it may be anonymous.
+                anonymous=n % 6 == 4 and status != "called_back",
             ))
     return plans
 
@@ -310,7 +310,7 @@ class _CaseLoader:
         review = resolve + timedelta(hours=3)
         callback = review + timedelta(hours=20)
         close = callback + timedelta(hours=1)
-        return {"dispatch": start, "accept": start + timedelta(minutes=25), "arrive": start + timedelta(hours=2),
+        return {"dispatch": start, "accept": start + timedelta(minutes=25), "arrive": start + timedelta(minutes=90),
                 "resolve": resolve, "review": review, "callback": callback, "close": close,
                 "archive": close + timedelta(hours=2)}
 
@@ -347,7 +347,7 @@ class _CaseLoader:
         named = not plan.anonymous
         body = CaseCreate(
             type=plan.type, channel=plan.channel, category_id=self.categories[plan.category], urgency=plan.urgency,
-            title=subject, description=f"{subject} near {road}. Reported by {plan.channel}.", address=road,
+            title=subject, description=f"{subject} near {road}.", address=road,
             lat=lat, lon=lon, anonymous=plan.anonymous,
             complainant_name=f"{self.rng.choice(_SURNAMES)} (citizen)" if named else "",
             complainant_phone=f"13{self.rng.randint(100000000, 999999999)}" if named else "",
@@ -356,8 +356,8 @@ class _CaseLoader:
         )
         placement = (await locate_many(self.district_id, [(lat, lon)]))[0]
         assert placement is not None and placement.grid_id == cell.id, (cell.code, lat, lon)
-        # A patrol case is found and registered by the cell's worker (or the squad) on the spot.
-        finder = (cell.worker or "squad1") if plan.channel == "patrol" else None
+        # A patrol case is found and registered by the cell's worker (or the street's squad) on the spot.
+        finder = (cell.worker or f"squad{cell.unit_code[-1]}") if plan.channel == "patrol" else None
         actor = self.actors[finder] if finder else None if plan.channel == "open311" else self.actors["agent"]
         state = await cases.register(body, district_id=self.district_id, actor=actor, now=at, placement=placement,
                                      reported_by=actor.user_id if finder and actor else None)
@@ -375,15 +375,13 @@ class _CaseLoader:
                     times: dict[str, datetime], spot: tuple[float, float]) -> None:
         at = times[action]
         who = {"accept": handler, "arrive": handler, "resolve": handler, "archive": "admin"}.get(action, "agent")
-        state = await cases.load_state(case_id)
-        payload = await self._payload(action, case_id, plan, lead, handler, times, spot, state.has_contact)
-        if action == "callback" and not state.has_contact:
+        if action == "callback" and plan.anonymous:
             return  # nobody to call back: the next step closes straight from `reviewed`
+        payload = await self._payload(action, case_id, plan, lead, handler, times, spot)
         await cases.act(case_id, lifecycle.Command(action=action, payload=payload), self.actors[who], now=at)
 
     async def _payload(self, action: str, case_id: uuid.UUID, plan: Plan, lead: str, handler: str,
-                       times: dict[str, datetime], spot: tuple[float, float],
-                       has_contact: bool) -> lifecycle.Payload:
+                       times: dict[str, datetime], spot: tuple[float, float]) -> lifecycle.Payload:
         if action == "dispatch":
             return lifecycle.DispatchPayload(unit_id=self.units[lead])
         if action == "resolve":
@@ -451,7 +449,7 @@ def _scene(ticket: str, kind: str, taken: datetime, *, seed: int) -> bytes:
     return out.getvalue()
 
 
-def _user_lines(password: str) -> Iterator[str]:
+def _user_lines() -> Iterator[str]:
     for username, name, role, unit in USERS:
         yield f"  {username:<11} {role:<15} {name}{f' ({unit})' if unit else ''}"
 
@@ -465,7 +463,7 @@ def print_demo(settings: Settings) -> None:
         f"  API docs  {base}/schema",
         f"  console   {base}/admin",
         f"Users (password '{settings.demo_password}'):",
-        *_user_lines(settings.demo_password),
+        *_user_lines(),
         f"Open311 civic app key: {API_KEY}  ({base}/open311/v2/)",
     ]
     print("\n".join(lines))
