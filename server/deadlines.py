@@ -53,6 +53,8 @@ class TimeLimits(msgspec.Struct, frozen=True, kw_only=True):
     callback_days: int = 2
     # An extension must be asked for no later than this many working days before the deadline.
     extension_notice_days: int = 2
+    # The longest extension a unit may ask for at once.
+    max_extension_days: int = 30
     warn_days: int = 1
     warn_days_long: int = 3
     # Limits of this many working days or more get the long warning window.

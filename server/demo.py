@@ -7,8 +7,9 @@ channel and type. Cases go through the real service (`server.cases.register`/`ac
 the past, so deadlines, lights, events and photo checks are exactly what live use would produce:
 a case is yellow or red today because it was dispatched long enough ago in working days.
 
-Loading is deterministic (seeded) and happens once: nothing is done when the district exists, and
-a load that fails half-way deletes the district again (every table cascades from it).
+Lights are right on the day of loading; as days pass, greens turn yellow and yellows red, as real
+cases would. Loading is deterministic (seeded) and happens once: nothing is done when the district
+exists, and a load that fails half-way deletes the district again (every table cascades from it).
 """
 
 from __future__ import annotations
@@ -25,20 +26,21 @@ import msgspec
 from PIL import Image, ImageDraw, ImageFont
 from shapely import wkt as shapely_wkt
 from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
 
-from geo.assign import locate_many
+from geo.assign import locate
 from geo.demo import demo_feature_collection
 from geo.importer import import_grids
 from server import cases, lifecycle
 from server.auth import actor_for_user
 from server.deadlines import Deadline, TimeLimits, handling_days, light, plan_deadline
-from server.domain import Actor, OPEN_STATUSES
+from server.domain import OPEN_STATUSES, Actor
 from server.photos.images import make_thumbnail
 from server.photos.storage import PhotoStore, photo_store_from
 from server.schemas import CaseCreate
 from server.seed import add_unit, add_user, create_district
 from server.settings import Settings
-from server.tables import ApiKey, Category, District, Grid, GridWorker, Photo, RoutingRule, User
+from server.tables import ApiKey, Category, District, Grid, Photo, RoutingRule, User
 from server.workdays import Calendar
 
 __all__ = ["API_KEY", "DISTRICT_CODE", "USERS", "load_demo", "print_demo", "start_for_light"]
@@ -49,7 +51,8 @@ API_KEY = "gridcase-demo"
 
 # (code, name, parent code, kind, leader in charge, head)
 UNITS: tuple[tuple[str, str, str | None, str, tuple[str, str], tuple[str, str]], ...] = (
-    ("office", "District complaint office", None, "office", ("Zhou Min", "13900010001"), ("Qian Lei", "13900010002")),
+    ("office", "District complaint office", None, "office",
+     ("Zhou Min", "13900010001"), ("Qian Lei", "13900010002")),
     ("city-management", "City management bureau", "office", "department",
      ("Sun Hao", "13900020001"), ("Wu Jing", "13900020002")),
     ("squad-1", "City management squad 1", "city-management", "squad",
@@ -58,7 +61,8 @@ UNITS: tuple[tuple[str, str, str | None, str, tuple[str, str], tuple[str, str]],
      ("Feng Yu", "13900022001"), ("Chen Tao", "13900022002")),
     ("environment", "Environment bureau", "office", "department",
      ("Chu Yan", "13900030001"), ("Wei Dong", "13900030002")),
-    ("greening", "Greening bureau", "office", "department", ("Jiang Li", "13900040001"), ("Shen Qi", "13900040002")),
+    ("greening", "Greening bureau", "office", "department",
+     ("Jiang Li", "13900040001"), ("Shen Qi", "13900040002")),
     ("street-1", "Riverside West street office", "office", "street",
      ("Han Mei", "13900050001"), ("Yang Fan", "13900050002")),
     ("street-2", "Riverside East street office", "office", "street",
@@ -85,14 +89,17 @@ USERS: tuple[tuple[str, str, str, str | None], ...] = (
 # How many cases end in each status: 60 in all, every open status with every light for both workers.
 _STATUS_COUNTS = {"registered": 8, "dispatched": 9, "accepted": 9, "on_site": 9, "resolved": 6, "reviewed": 5,
                   "called_back": 5, "closed": 5, "archived": 4}
+# The main path; a case planned to stop at a status takes the actions before it (`_PATH[:_STEPS[status]]`).
 _PATH = ("dispatch", "accept", "arrive", "resolve", "review", "callback", "close", "archive")
-_STEPS = {"registered": 0, "dispatched": 1, "accepted": 2, "on_site": 3, "resolved": 4, "reviewed": 5,
-          "called_back": 6, "closed": 7, "archived": 8}
+_STEPS = {status: n for n, status in enumerate(_STATUS_COUNTS)}
+# Who takes the office's steps; the field steps (accept, arrive, resolve) are the handler's.
+_OFFICE_ROLE = {"dispatch": "agent", "review": "agent", "callback": "agent", "close": "agent",
+                "archive": "admin"}
 _LIGHTS = ("green", "yellow", "red")
 _CHANNELS = ("phone", "wechat", "web", "app", "letter", "visit", "patrol", "open311")
 _TYPES = ("complaint", "help", "consult", "report", "suggestion")
 _SUBJECTS = {
-    "city_appearance": ("Street stall blocking the pavement", "Overflowing rubbish bins", "Fly-posting on walls"),
+    "city_appearance": ("Street stall on the pavement", "Overflowing rubbish bins", "Fly-posters on walls"),
     "planning": ("Extension built without a permit", "Shop sign over the footpath"),
     "greening": ("Fallen tree branch across the path", "Dead shrubs in the median", "Overgrown hedge"),
     "environment": ("Restaurant fumes at night", "Construction noise after 22:00", "Oil spill in the drain"),
@@ -124,14 +131,14 @@ class Cell(NamedTuple):
     code: str
     unit_code: str
     worker: str | None
-    shape: object
+    shape: BaseGeometry
 
 
 def start_for_light(calendar: Calendar, limits: TimeLimits, days: int, wanted: str, now: datetime, *,
                     skip_hours: int = 2, within_days: int = 120) -> datetime | None:
-    """The latest whole-hour instant, at least `skip_hours` before `now`, at which a clock of `days`
-    working days must have started for the case to show `wanted` at `now`; None if none exists
-    (a one-day yellow window cannot include a weekend: the day before it is already red)."""
+    """The latest whole hour, at least `skip_hours` before `now`, at which a clock of `days` working
+    days must have started for the case to show `wanted` at `now`; None if there is none (a one-day
+    yellow window cannot hold a weekend day: the day before it is already red)."""
     anchor = now.replace(minute=0, second=0, microsecond=0)
     for hours in range(skip_hours, within_days * 24):
         start = anchor - timedelta(hours=hours)
@@ -150,7 +157,10 @@ def _plans() -> list[Plan]:
             open_case = status in OPEN_STATUSES
             # Open cases alternate between the two workers so each holds every status and light.
             place = ("worker1", "worker2")[i % 2] if open_case or i % 3 else ("street-1", "street-2")[i % 2]
-            shade = "green" if status == "registered" else _LIGHTS[i % 3] if open_case else _LIGHTS[(i + 1) % 3]
+            if status == "registered":
+                shade = "green"  # no deadline before dispatch
+            else:
+                shade = _LIGHTS[i % 3] if open_case else _LIGHTS[(i + 1) % 3]
             plans.append(Plan(
                 index=n, status=status, light=shade, place=place, channel=_CHANNELS[n % len(_CHANNELS)],
                 type=_TYPES[n % len(_TYPES)], category=categories[(n * 3) % len(categories)],
@@ -174,85 +184,75 @@ async def load_demo(settings: Settings) -> None:
 
 
 async def _populate(district_id: int, settings: Settings) -> None:
-    units = await _units(district_id)
-    users = {}
-    for username, name, role, unit in USERS:
-        phone = f"1390009{len(users):04d}"
-        users[username] = await add_user(district_id, username, name, role, settings.demo_password,
-                                         unit_id=units[unit] if unit else None, phone=phone)
-    await ApiKey.insert(ApiKey(district_id=district_id, name="Riverside civic app",
-                               key_hash=hashlib.sha256(API_KEY.encode()).hexdigest()))
-    report = await import_grids(district_id, msgspec.json.encode(demo_feature_collection()))
-    if report.errors or not report.committed:
-        raise RuntimeError(f"demo grids did not import: {report.errors}")
-    categories = {r["code"]: r["id"] for r in await Category.select(Category.code, Category.id)
-                  .where(Category.district_id == district_id)}
-    await _routing_rules(district_id, units, categories)
-    loader = _CaseLoader(district_id, units, categories, settings)
-    await loader.prepare(users)
-    for plan in _plans():
-        await loader.load(plan)
-
-
-async def _units(district_id: int) -> dict[str, int]:
     units: dict[str, int] = {}
     for code, name, parent, kind, leader, head in UNITS:
         units[code] = await add_unit(district_id, code, name, parent_id=units[parent] if parent else None,
                                      kind=kind, leader=leader, head=head)
-    return units
+    for n, (username, name, role, unit) in enumerate(USERS):
+        await add_user(district_id, username, name, role, settings.demo_password,
+                       unit_id=units[unit] if unit else None, phone=f"1390009{n:04d}")
+    await ApiKey.insert(ApiKey(district_id=district_id, name="Riverside civic app",
+                               key_hash=hashlib.sha256(API_KEY.encode()).hexdigest()))
+    report = await import_grids(district_id, msgspec.json.encode(demo_feature_collection()))
+    if report.errors or not report.committed:
+        raise RuntimeError(f"the demo grids did not import: {report.errors}")
+    loader = _CaseLoader(district_id, units, settings)
+    await loader.prepare()
+    await _routing_rules(district_id, units, loader.categories)
+    for plan in _plans():
+        await loader.load(plan)
 
 
 async def _routing_rules(district_id: int, units: dict[str, int], categories: dict[str, int]) -> None:
     """Who handles what where: bureaus district-wide, squads and street offices by street."""
-    streets = {r["code"]: r["id"] for r in await Grid.select(Grid.code, Grid.id)
-               .where((Grid.district_id == district_id) & (Grid.level == "street"))}
+    streets = await Grid.select(Grid.code, Grid.id).where(
+        (Grid.district_id == district_id) & (Grid.level == "street")).order_by(Grid.code)
+    bureaus = (("environment", "environment"), ("greening", "greening"), ("planning", "city-management"))
     rules = [RoutingRule(district_id=district_id, category_id=categories[c], grid_id=None, unit_id=units[u])
-             for c, u in (("environment", "environment"), ("greening", "greening"), ("planning", "city-management"))]
-    for n, street in enumerate(sorted(streets), 1):
-        for category in ("city_appearance", "municipal"):
+             for c, u in bureaus]
+    for n, street in enumerate(streets, 1):
+        for category in ("city_appearance", "municipal", "public_security", "conduct", "other"):
+            unit = f"squad-{n}" if category in ("city_appearance", "municipal") else f"street-{n}"
             rules.append(RoutingRule(district_id=district_id, category_id=categories[category],
-                                     grid_id=streets[street], unit_id=units[f"squad-{n}"]))
-        for category in ("public_security", "conduct", "other"):
-            rules.append(RoutingRule(district_id=district_id, category_id=categories[category],
-                                     grid_id=streets[street], unit_id=units[f"street-{n}"]))
+                                     grid_id=street["id"], unit_id=units[unit]))
     await RoutingRule.insert(*rules)
 
 
 class _CaseLoader:
     """Walks each planned case through the real case service at instants in the past."""
 
-    def __init__(self, district_id: int, units: dict[str, int], categories: dict[str, int],
-                 settings: Settings) -> None:
+    def __init__(self, district_id: int, units: dict[str, int], settings: Settings) -> None:
         self.district_id = district_id
         self.units = units
-        self.categories = categories
         self.store: PhotoStore = photo_store_from(kind="local", root=settings.photo_dir)
         self.rng = random.Random(31230121)
         self.now = datetime.now(UTC)
         self.actors: dict[str, Actor] = {}
+        self.categories: dict[str, int] = {}
+        self.category_days: dict[str, int | None] = {}
         self.cells: dict[str, list[Cell]] = {}
 
-    async def prepare(self, users: dict[str, int]) -> None:
+    async def prepare(self) -> None:
         self.calendar = await cases.district_calendar(self.district_id)
         self.limits = await cases.district_limits(self.district_id)
-        for username, user_id in users.items():
-            self.actors[username] = await actor_for_user(await User.select().where(User.id == user_id).first())
-        self.category_days = {r["code"]: r["time_limit_days"] for r in await Category.select()
-                              .where(Category.district_id == self.district_id)}
-        workers = {r["grid_id"]: r["user_id.username"] for r in await GridWorker.select(
-            GridWorker.grid_id, GridWorker.user_id.username).where(GridWorker.district_id == self.district_id)}
+        for row in await User.select().where(User.district_id == self.district_id):
+            self.actors[row["username"]] = await actor_for_user(row)
+        for row in await Category.select().where(Category.district_id == self.district_id):
+            self.categories[row["code"]] = row["id"]
+            self.category_days[row["code"]] = row["time_limit_days"]
         rows = await Grid.raw(
-            "SELECT g.id, g.code, u.code AS unit_code, ST_AsText(g.geom) AS wkt FROM grids g "
-            "JOIN units u ON u.id = g.unit_id WHERE g.district_id = {} AND g.level = 'cell' ORDER BY g.code",
-            self.district_id)
+            "SELECT g.id, g.code, u.code AS unit_code, ST_AsText(g.geom) AS wkt, min(w.username) AS worker "
+            "FROM grids g JOIN units u ON u.id = g.unit_id LEFT JOIN grid_workers gw ON gw.grid_id = g.id "
+            "LEFT JOIN app_users w ON w.id = gw.user_id WHERE g.district_id = {} AND g.level = 'cell' "
+            "GROUP BY g.id, u.code ORDER BY g.code", self.district_id)
         for r in rows:
-            cell = Cell(r["id"], r["code"], r["unit_code"], workers.get(r["id"]), shapely_wkt.loads(r["wkt"]))
+            cell = Cell(r["id"], r["code"], r["unit_code"], r["worker"], shapely_wkt.loads(r["wkt"]))
             self.cells.setdefault(cell.worker or cell.unit_code, []).append(cell)
 
     # --- where and who -----------------------------------------------------------------------
 
     def _point(self, cell: Cell) -> tuple[float, float]:
-        """A point well inside the cell (off its shared edges), as (lat, lon)."""
+        """A point well inside the cell (about 40 m off its shared edges), as (lat, lon)."""
         inner = cell.shape.buffer(-0.0004)
         minx, miny, maxx, maxy = inner.bounds
         while True:
@@ -260,7 +260,8 @@ class _CaseLoader:
             if inner.contains(Point(lon, lat)):
                 return round(lat, 6), round(lon, 6)
 
-    def _lead_unit(self, plan: Plan, cell: Cell) -> str:
+    @staticmethod
+    def _lead_unit(plan: Plan, cell: Cell) -> str:
         street = cell.unit_code[-1]
         if plan.category in ("city_appearance", "municipal") or cell.worker is None:
             return f"squad-{street}"
@@ -268,7 +269,8 @@ class _CaseLoader:
             return plan.category
         return cell.unit_code
 
-    def _handler(self, lead: str, cell: Cell, index: int) -> str:
+    @staticmethod
+    def _handler(lead: str, cell: Cell, index: int) -> str:
         """Who does the field work: the squad (leader or a member) or the cell's grid worker."""
         if lead == "squad-1":
             return ("squad1", "member1", "member2")[index % 3]
@@ -282,40 +284,40 @@ class _CaseLoader:
         return handling_days(self.limits, plan.type, plan.urgency, self.category_days[plan.category])
 
     def _open_start(self, plan: Plan) -> tuple[Plan, datetime]:
-        """When to dispatch an open case so it shows its planned light today."""
+        """When to dispatch an open case so that it shows its planned light today."""
         skip = {"green": self.rng.randint(3, 8), "yellow": 3, "red": self.rng.randint(3, 240)}[plan.light]
-        start = start_for_light(self.calendar, self.limits, self._days(plan), plan.light, self.now, skip_hours=skip)
+        start = start_for_light(self.calendar, self.limits, self._days(plan), plan.light, self.now,
+                                skip_hours=skip)
         if start is None:
             # Weekend or holiday: only a long limit (planning, 3-day warning window) can be yellow today.
             plan = plan._replace(type="complaint", category="planning", urgency="normal")
             start = start_for_light(self.calendar, self.limits, self._days(plan), plan.light, self.now)
-        assert start is not None, plan
+        if start is None:
+            raise RuntimeError(f"no dispatch time gives a {plan.light} light now")
         return plan, start
 
     def _closed_times(self, plan: Plan) -> dict[str, datetime]:
         """Instants of every step of a case that got past `resolved`, its light set at resolution."""
-        start = (self.now - timedelta(days=self.rng.randint(10, 30))).replace(minute=0, second=0, microsecond=0)
+        start = self.now.replace(minute=0, second=0, microsecond=0) - timedelta(days=self.rng.randint(10, 30))
         while True:
-            times = self._timeline(start, plan_deadline(self.calendar, self.limits, start, self._days(plan)), plan)
+            deadline = plan_deadline(self.calendar, self.limits, start, self._days(plan))
+            times = self._timeline(start, deadline, plan.light)
             if max(times.values()) < self.now - timedelta(minutes=30):
                 return times
             start -= timedelta(days=7)
 
-    def _timeline(self, start: datetime, deadline: Deadline, plan: Plan) -> dict[str, datetime]:
+    def _timeline(self, start: datetime, deadline: Deadline, shade: str) -> dict[str, datetime]:
         resolve = {
             "green": start + (deadline.warn_at - start) * 0.6,
             "yellow": deadline.warn_at + (deadline.due_at - deadline.warn_at) * 0.5,
             "red": deadline.due_at + timedelta(hours=self.rng.randint(3, 40)),
-        }[plan.light]
+        }[shade]
         review = resolve + timedelta(hours=3)
         callback = review + timedelta(hours=20)
         close = callback + timedelta(hours=1)
-        return {"dispatch": start, "accept": start + timedelta(minutes=25), "arrive": start + timedelta(minutes=90),
-                "resolve": resolve, "review": review, "callback": callback, "close": close,
-                "archive": close + timedelta(hours=2)}
-
-    def _open_times(self, start: datetime) -> dict[str, datetime]:
-        return {"dispatch": start, "accept": start + timedelta(minutes=20), "arrive": start + timedelta(minutes=70)}
+        return {"dispatch": start, "accept": start + timedelta(minutes=25),
+                "arrive": start + timedelta(minutes=90), "resolve": resolve, "review": review,
+                "callback": callback, "close": close, "archive": close + timedelta(hours=2)}
 
     # --- one case ----------------------------------------------------------------------------
 
@@ -326,59 +328,60 @@ class _CaseLoader:
             registered = self.now - timedelta(hours=self.rng.randint(1, 30))
         elif plan.status in OPEN_STATUSES:
             plan, start = self._open_start(plan)
-            times = self._open_times(start)
+            times = {"dispatch": start, "accept": start + timedelta(minutes=20),
+                     "arrive": start + timedelta(minutes=70)}
             registered = start - timedelta(minutes=self.rng.randint(15, 180))
         else:
             times = self._closed_times(plan)
             registered = times["dispatch"] - timedelta(minutes=self.rng.randint(15, 180))
-        lead = self._lead_unit(plan, cell)
-        handler = self._handler(lead, cell, plan.index)
-        case_id, lat, lon = await self._register(plan, cell, registered)
+        case_id, spot = await self._register(plan, cell, registered)
         if plan.type == "consult" and plan.status in ("closed", "archived"):
             await self._answer(case_id, plan, registered)
             return
+        lead = self._lead_unit(plan, cell)
+        handler = self._handler(lead, cell, plan.index)
         for action in _PATH[:_STEPS[plan.status]]:
-            await self._step(action, case_id, plan, lead, handler, times, (lat, lon))
+            if action == "callback" and plan.anonymous:
+                continue  # nobody to call back: the case closes straight from `reviewed`
+            payload = await self._payload(action, case_id, plan, lead, handler, times, spot)
+            who = handler if action in ("accept", "arrive", "resolve") else _OFFICE_ROLE[action]
+            await cases.act(case_id, lifecycle.Command(action=action, payload=payload), self.actors[who],
+                            now=times[action])
 
-    async def _register(self, plan: Plan, cell: Cell, at: datetime) -> tuple[uuid.UUID, float, float]:
+    async def _register(self, plan: Plan, cell: Cell, at: datetime) -> tuple[uuid.UUID, tuple[float, float]]:
         lat, lon = self._point(cell)
         subject = self.rng.choice(_SUBJECTS[plan.category])
         road = f"{self.rng.randint(1, 399)} {self.rng.choice(_ROADS)} Road"
         named = not plan.anonymous
+        accusation = plan.type == "report" and plan.category == "conduct"
         body = CaseCreate(
-            type=plan.type, channel=plan.channel, category_id=self.categories[plan.category], urgency=plan.urgency,
-            title=subject, description=f"{subject} near {road}.", address=road,
+            type=plan.type, channel=plan.channel, category_id=self.categories[plan.category],
+            urgency=plan.urgency, title=subject, description=f"{subject} near {road}.", address=road,
             lat=lat, lon=lon, anonymous=plan.anonymous,
             complainant_name=f"{self.rng.choice(_SURNAMES)} (citizen)" if named else "",
             complainant_phone=f"13{self.rng.randint(100000000, 999999999)}" if named else "",
             contact_consent=named and plan.index % 4 == 0,
-            accused_unit_id=self.units["greening"] if plan.type == "report" and plan.category == "conduct" else None,
+            accused_unit_id=self.units["greening"] if accusation else None,
         )
-        placement = (await locate_many(self.district_id, [(lat, lon)]))[0]
-        assert placement is not None and placement.grid_id == cell.id, (cell.code, lat, lon)
-        # A patrol case is found and registered by the cell's worker (or the street's squad) on the spot.
+        placement = await locate(self.district_id, lat, lon)
+        if placement is None or placement.grid_id != cell.id:
+            raise RuntimeError(f"demo point {lat}, {lon} is not in cell {cell.code}")
+        # A patrol case is found and registered on the spot by the cell's worker (or the street's squad).
         finder = (cell.worker or f"squad{cell.unit_code[-1]}") if plan.channel == "patrol" else None
-        actor = self.actors[finder] if finder else None if plan.channel == "open311" else self.actors["agent"]
-        state = await cases.register(body, district_id=self.district_id, actor=actor, now=at, placement=placement,
-                                     reported_by=actor.user_id if finder and actor else None)
-        return state.id, lat, lon
+        actor = self.actors[finder or "agent"] if plan.channel != "open311" else None
+        reported_by = actor.user_id if finder and actor else None
+        state = await cases.register(body, district_id=self.district_id, actor=actor, now=at,
+                                     placement=placement, reported_by=reported_by)
+        return state.id, (lat, lon)
 
     async def _answer(self, case_id: uuid.UUID, plan: Plan, registered: datetime) -> None:
-        answer = lifecycle.AnswerPayload(text="Answered on the phone: see the district's public service guide.")
+        answer = lifecycle.AnswerPayload(text="Answered on the phone: see the district's service guide.")
         at = registered + timedelta(hours=2)
-        await cases.act(case_id, lifecycle.Command(action="answer", payload=answer), self.actors["agent"], now=at)
+        await cases.act(case_id, lifecycle.Command(action="answer", payload=answer), self.actors["agent"],
+                        now=at)
         if plan.status == "archived":
             await cases.act(case_id, lifecycle.Command(action="archive"), self.actors["admin"],
                             now=at + timedelta(days=1))
-
-    async def _step(self, action: str, case_id: uuid.UUID, plan: Plan, lead: str, handler: str,
-                    times: dict[str, datetime], spot: tuple[float, float]) -> None:
-        at = times[action]
-        who = {"accept": handler, "arrive": handler, "resolve": handler, "archive": "admin"}.get(action, "agent")
-        if action == "callback" and plan.anonymous:
-            return  # nobody to call back: the next step closes straight from `reviewed`
-        payload = await self._payload(action, case_id, plan, lead, handler, times, spot)
-        await cases.act(case_id, lifecycle.Command(action=action, payload=payload), self.actors[who], now=at)
 
     async def _payload(self, action: str, case_id: uuid.UUID, plan: Plan, lead: str, handler: str,
                        times: dict[str, datetime], spot: tuple[float, float]) -> lifecycle.Payload:
@@ -402,9 +405,10 @@ class _CaseLoader:
         ticket = (await cases.load_state(case_id)).ticket
         heading = self.rng.uniform(0, 360)
         lat, lon = spot
+        jitter = 3e-5  # about 3 m
         shots = (("before", times["arrive"] + timedelta(minutes=5), lat, lon, heading),
-                 ("after", times["resolve"] - timedelta(minutes=10), lat + self.rng.uniform(-3e-5, 3e-5),
-                  lon + self.rng.uniform(-3e-5, 3e-5), (heading + self.rng.uniform(-8, 8)) % 360))
+                 ("after", times["resolve"] - timedelta(minutes=10), lat + self.rng.uniform(-jitter, jitter),
+                  lon + self.rng.uniform(-jitter, jitter), (heading + self.rng.uniform(-8, 8)) % 360))
         ids: list[uuid.UUID] = []
         for kind, taken, p_lat, p_lon, p_heading in shots:
             data = _scene(ticket, kind, taken, seed=plan.index)
@@ -412,9 +416,10 @@ class _CaseLoader:
             await self.store.put(sha, data, len(data), "image/jpeg")
             await self.store.put_thumbnail(sha, make_thumbnail(data))
             photo = Photo(id=uuid.uuid4(), district_id=self.district_id, case_id=case_id, kind=kind,
-                          before_id=ids[0] if ids else None, sha256=sha, size=len(data), content_type="image/jpeg",
-                          lat=p_lat, lon=p_lon, accuracy_m=4.0, heading=round(p_heading, 1), taken_at=taken,
-                          stored=True, uploaded_by_id=self.actors[handler].user_id)
+                          before_id=ids[0] if ids else None, sha256=sha, size=len(data),
+                          content_type="image/jpeg", lat=p_lat, lon=p_lon, accuracy_m=4.0,
+                          heading=round(p_heading, 1), taken_at=taken, stored=True,
+                          uploaded_by_id=self.actors[handler].user_id)
             await Photo.insert(photo)
             ids.append(photo.id)
         return ids[0], ids[1]
@@ -429,17 +434,15 @@ def _scene(ticket: str, kind: str, taken: datetime, *, seed: int) -> bytes:
     x = 0
     while x < 480:
         width, height = rng.randint(50, 110), rng.randint(90, 200)
-        shade = tuple(rng.randint(150, 230) for _ in range(3))
+        shade = (rng.randint(150, 230), rng.randint(150, 230), rng.randint(150, 230))
         draw.rectangle((x, 230 - height, x + width - 6, 230), fill=shade)
         for wy in range(230 - height + 12, 222, 26):
             draw.rectangle((x + 8, wy, x + 20, wy + 12), fill=(70, 90, 120))
         x += width
-    litter = random.Random(seed * 7 + 1)
-    for _ in range(14):
-        cx, cy = litter.randint(120, 360), litter.randint(250, 340)
-        colour = (litter.randint(60, 140), litter.randint(40, 90), litter.randint(20, 60))
-        if kind == "before":
-            draw.ellipse((cx - 14, cy - 9, cx + 14, cy + 9), fill=colour)
+    for _ in range(14 if kind == "before" else 0):
+        cx, cy = rng.randint(120, 360), rng.randint(250, 340)
+        colour = (rng.randint(60, 140), rng.randint(40, 90), rng.randint(20, 60))
+        draw.ellipse((cx - 14, cy - 9, cx + 14, cy + 9), fill=colour)
     font = ImageFont.load_default(size=18)
     label = f"{ticket}  {kind.upper()}  {taken.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     draw.rectangle((0, 0, 480, 28), fill=(20, 20, 20))

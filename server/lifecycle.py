@@ -457,8 +457,8 @@ def _archive(case: CaseState, p: EmptyPayload, actor: Actor, ctx: Context) -> tu
 def _request_extension(
     case: CaseState, p: ExtensionRequestPayload, actor: Actor, ctx: Context
 ) -> tuple[Changes, Data]:
-    if p.days < 1:
-        raise _refuse_payload("days", "an extension is at least one working day")
+    if not 1 <= p.days <= ctx.limits.max_extension_days:
+        raise _refuse_payload("days", f"an extension is 1 to {ctx.limits.max_extension_days} working days")
     _require_text(p.reason, "reason")
     if case.extension_requested_days is not None:
         raise DomainError("extension_pending", "an extension request is already waiting", status=409)

@@ -637,7 +637,7 @@ def test_approving_without_a_request_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("days", "reason", "field"), [(0, "x", "days"), (-2, "x", "days"), (2, " ", "reason")]
+    ("days", "reason", "field"), [(0, "x", "days"), (-2, "x", "days"), (31, "x", "days"), (2, " ", "reason")]
 )
 def test_extension_request_payload(days: int, reason: str, field: str) -> None:
     err = refused(
