@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import msgspec
-from sqlalchemy import ARRAY, Float, Integer, bindparam, func, select, true
+from sqlalchemy import ARRAY, Float, Integer, bindparam, func, literal_column, select, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -54,7 +54,8 @@ def locate_statement():
         select(GRIDS.c.id, GRIDS.c.code, GRIDS.c.unit_id)
         .where(
             GRIDS.c.district_id == bindparam("district_id", type_=Integer),
-            GRIDS.c.level == "cell",
+            # Inline, so a partial index on cells (WHERE level = 'cell') can serve the query.
+            GRIDS.c.level == literal_column("'cell'"),
             func.ST_Covers(GRIDS.c.geom, _wgs84_point(points.c.lon, points.c.lat)),
         )
         .order_by(GRIDS.c.code.collate("C"))
@@ -86,15 +87,19 @@ async def _locate_many(conn: AsyncConnection, params: dict, count: int) -> list[
     if hits:
         ids = sorted({h.id for h in hits})
         rows = await conn.execute(
-            select(GRID_WORKERS.c.grid_id, func.array_agg(aggregate_order_by(GRID_WORKERS.c.user_id,
-                                                                             GRID_WORKERS.c.user_id)))
+            select(
+                GRID_WORKERS.c.grid_id,
+                func.array_agg(aggregate_order_by(GRID_WORKERS.c.user_id, GRID_WORKERS.c.user_id)),
+            )
             .where(GRID_WORKERS.c.grid_id.in_(ids))
             .group_by(GRID_WORKERS.c.grid_id)
         )
         workers = {grid_id: tuple(users) for grid_id, users in rows}
     out: list[Placement | None] = [None] * count
     for h in hits:
-        out[h.i - 1] = Placement(grid_id=h.id, grid_code=h.code, unit_id=h.unit_id, worker_ids=workers.get(h.id, ()))
+        out[h.i - 1] = Placement(
+            grid_id=h.id, grid_code=h.code, unit_id=h.unit_id, worker_ids=workers.get(h.id, ())
+        )
     return out
 
 
@@ -107,8 +112,11 @@ async def nearest_cell(district_id: int, lat: float, lon: float) -> NearestCell 
     """The closest cell and its geodesic distance in metres (0 inside); None if the district has no cells."""
     point = _wgs84_point(lon, lat)
     query = (
-        select(GRIDS.c.id, GRIDS.c.code,
-               func.ST_Distance(func.Geography(GRIDS.c.geom), func.Geography(point)).label("distance_m"))
+        select(
+            GRIDS.c.id,
+            GRIDS.c.code,
+            func.ST_Distance(func.Geography(GRIDS.c.geom), func.Geography(point)).label("distance_m"),
+        )
         .where(GRIDS.c.district_id == district_id, GRIDS.c.level == "cell")
         # `<->` orders by planar distance through the GiST index: near enough to pick the closest
         # cell at city scale, and the reported distance is the geodesic one.

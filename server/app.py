@@ -12,6 +12,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from geo.sa import dispose_engines
 from server.auth import provide_actor
 from server.errors import EXCEPTION_HANDLERS
 from server.photos.storage import photo_store_from
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def close_pool() -> None:
         await db.close_connection_pool()
+        await dispose_engines()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     assets = create_static_files_router(
