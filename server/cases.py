@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from server import lifecycle
+from server.auth import unit_subtree
 from server.deadlines import TimeLimits, light
 from server.domain import Actor, CaseState, DomainError, PhotoMeta
 from server.photos.same_angle import SameAngleRules
@@ -206,7 +207,21 @@ async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, n
     return lifecycle.Context(
         now=now, calendar=calendar, limits=limits, category_days=category_days, photos=photos,
         same_angle=SameAngleRules(), unit_ids_in_district=units, user_ids_in_district=users, squad_user_ids=squad,
+        accused_unit_ids=await _accused_units(state) if command.action == "dispatch" else frozenset(),
     )
+
+
+async def _accused_units(state: CaseState) -> frozenset[int]:
+    if state.type != "report":
+        return frozenset()
+    roots = {state.accused_unit_id}
+    if state.accused_user_id is not None:
+        row = await User.select(User.unit_id).where(User.id == state.accused_user_id).first()
+        roots.add(row["unit_id"] if row else None)
+    units: frozenset[int] = frozenset()
+    for root in roots - {None}:
+        units |= await unit_subtree(root)
+    return units
 
 
 async def _photo_metas(district_id: int, ids: list[uuid.UUID]) -> tuple[PhotoMeta, ...]:

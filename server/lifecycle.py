@@ -153,6 +153,8 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     - `unit_ids_in_district`: units a case may be dispatched to; empty refuses every unit.
     - `user_ids_in_district`: users an agent or admin may assign (dispatch, assign).
     - `squad_user_ids`: members of the acting squad leader's squad (assign).
+    - `accused_unit_ids`: for an accusation, the accused unit, the accused person's unit and every
+      unit under them: none of them may lead or co-handle it (dispatch).
     """
 
     now: datetime
@@ -164,6 +166,7 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     unit_ids_in_district: frozenset[int] = frozenset()
     user_ids_in_district: frozenset[int] = frozenset()
     squad_user_ids: frozenset[int] = frozenset()
+    accused_unit_ids: frozenset[int] = frozenset()
 
 
 class EventDraft(msgspec.Struct, frozen=True, kw_only=True):
@@ -272,8 +275,8 @@ def _check_units(case: CaseState, ctx: Context, field: str, unit_ids: Iterable[i
             raise DomainError(
                 "unknown_unit", f"unit {unit_id} is not in the district", field=field, status=422
             )
-        # DESIGN §3: an accusation is never routed to the unit it accuses.
-        if case.type == "report" and unit_id == case.accused_unit_id:
+        # DESIGN §3: an accusation is never routed to the unit it accuses, nor below it.
+        if case.type == "report" and (unit_id == case.accused_unit_id or unit_id in ctx.accused_unit_ids):
             raise DomainError(
                 "accused_unit", "an accusation cannot go to the accused unit", field=field, status=422
             )

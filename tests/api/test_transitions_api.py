@@ -279,3 +279,18 @@ async def test_list_filters_and_paging(client, world: World, login):
         pages.append([c["id"] for c in r["items"]])
         seen |= set(pages[-1])
     assert [len(p) for p in pages] == [2, 2, 1] and seen == everything
+
+
+async def test_an_accusation_cannot_be_dispatched_under_the_accused_unit(client, world: World, login):
+    agent = await login("agent")
+    r = await client.post("/cases", headers=agent, json={
+        "type": "report", "description": "The bureau's inspectors take bribes", "accused_unit_id": world.units["bureau"],
+        "category_id": world.categories["conduct"]})
+    case = r.json()
+    for unit in ("bureau", "squad"):
+        r = await client.post(f"/cases/{case['id']}/dispatch", headers=agent,
+                              json={"version": case["version"], "payload": {"unit_id": world.units[unit]}})
+        assert r.status_code == 422 and r.json()["code"] == "accused_unit", unit
+    r = await client.post(f"/cases/{case['id']}/dispatch", headers=agent,
+                          json={"version": case["version"], "payload": {"unit_id": world.units["street"]}})
+    assert r.status_code == 200 and r.json()["lead_unit_id"] == world.units["street"]

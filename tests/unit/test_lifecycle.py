@@ -714,6 +714,15 @@ def test_an_accusation_is_never_dispatched_to_the_accused_unit() -> None:
     assert (err.code, err.field) == ("accused_unit", "co_unit_ids")
 
 
+def test_an_accusation_is_never_dispatched_below_the_accused_unit() -> None:
+    # The loader puts the accused unit's subtree and the accused person's unit in the context.
+    err = refused(accusation(), "dispatch", DispatchPayload(unit_id=OTHER_UNIT),
+                  accused_unit_ids=frozenset({LEAD, OTHER_UNIT}))
+    assert (err.code, err.field) == ("accused_unit", "unit_id")
+    assert run(accusation(), "dispatch", DispatchPayload(unit_id=CO),
+               accused_unit_ids=frozenset({LEAD, OTHER_UNIT})).case.lead_unit_id == CO
+
+
 def test_an_accusation_is_never_assigned_to_the_accused() -> None:
     err = refused(accusation(), "dispatch", DispatchPayload(unit_id=CO, assignee_id=MEMBER_ID))
     assert (err.code, err.field) == ("accused_user", "assignee_id")
