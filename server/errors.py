@@ -44,6 +44,7 @@ def _domain(_: Request, exc: DomainError) -> Response:
 
 # msgspec names a missing or unknown field in the message and the object holding it in the key.
 _NAMED_FIELD = re.compile(r"(?:required|unknown) field `([^`]+)`")
+_MISSING_PARAMETER = re.compile(r"Missing required \w+ parameter '([^']+)'")
 # (code, test on msgspec's message), first match wins; "Expected `int`, got `str`" is a wrong type,
 # any other "Expected ..." a broken constraint (bounds, length, pattern).
 _VALIDATION_CODES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -61,6 +62,9 @@ def _validation(_: Request, exc: ValidationException) -> Response:
     if key == "data" and message == "'data'":
         # Litestar's way of saying the body was empty.
         return error_response(400, "malformed_json", "the request body must be a JSON document")
+    missing_parameter = _MISSING_PARAMETER.search(message)
+    if missing_parameter:
+        return error_response(400, "missing_parameter", message, missing_parameter.group(1))
     code = next((c for c, pattern in _VALIDATION_CODES if pattern.search(message)), "invalid_body")
     named = _NAMED_FIELD.search(message)
     path = [part for part in (key, named.group(1) if named else "") if part and part != "data"]

@@ -65,6 +65,9 @@ CASES = [
         422, "invalid_payload", "reason"),
     Bad("extension of 3 million days", "worker1", "POST", f"{D}/request-extension",
         {"version": 2, "payload": {"days": 3_000_000, "reason": "forever"}}, 422, "invalid_payload", "days"),
+    Bad("missing query parameter", "admin", "GET", "/map/cases", None, 400, "missing_parameter", "bbox"),
+    Bad("query parameter of the wrong type", "agent", "GET", "/cases?limit=many", None, 400, "wrong_type",
+        "limit"),
     Bad("unknown case", "agent", "GET", "/cases/{missing}", None, 404, "case_not_found", "case_id"),
     Bad("unknown case in a transition", "agent", "POST", "/cases/{missing}/note",
         {"version": 1, "payload": {"text": "hello"}}, 404, "case_not_found", "case_id"),
@@ -115,7 +118,7 @@ async def scene(client) -> Scene:
     # One district for the whole table: every row must leave it exactly as it found it.
     world = await build_world()
     headers = {}
-    for name in ("agent", "worker1", "worker2", "evaluator1"):
+    for name in ("agent", "admin", "worker1", "worker2", "evaluator1"):
         r = await client.post("/auth/login", json={"username": world.usernames[name], "password": PASSWORD})
         headers[name] = {"Authorization": f"Bearer {r.json()['token']}"}
     registered = await new_case(client, headers["agent"], world)
