@@ -9,6 +9,7 @@ there is one (the sync push stores its mutation result in the same transaction).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -88,20 +89,46 @@ def _row_values(state: CaseState) -> dict[str, Any]:
     return values
 
 
-async def district_calendar(district_id: int) -> Calendar:
-    rows = await CalendarYearRow.select().where(CalendarYearRow.district_id == district_id)
-    tz = (await District.select(District.timezone).where(District.id == district_id).first())["timezone"]
+class _DistrictRules(msgspec.Struct, frozen=True):
+    stamp: str
+    calendar: Calendar
+    limits: TimeLimits
+
+
+# Calendars and time limits change a few times a year but are read at every write: they are kept
+# per district and rebuilt when the stamp (the district's limits and its calendars' load times),
+# read in one small query, says they changed, whichever process changed them.
+_RULES: dict[int, _DistrictRules] = {}
+
+
+async def _district_rules(district_id: int) -> _DistrictRules:
+    rows = await District.raw(
+        "SELECT d.timezone || '|' || d.time_limits::text || '|' || (SELECT count(*) || '|' || "
+        "coalesce(max(loaded_at)::text, '') FROM calendar_years WHERE district_id = d.id) AS stamp "
+        "FROM districts d WHERE d.id = {}", district_id)
+    stamp = rows[0]["stamp"]
+    cached = _RULES.get(district_id)
+    if cached is not None and cached.stamp == stamp:
+        return cached
+    row = await District.select(District.timezone, District.time_limits).where(District.id == district_id).first()
+    overrides = row["time_limits"]
+    if isinstance(overrides, str):
+        overrides = msgspec.json.decode(overrides)
     years = [CalendarYear(year=r["year"], holidays=tuple(r["holidays"]), workdays=tuple(r["workdays"]),
-                          source=r["source"]) for r in rows]
-    return Calendar.of(years, tz=tz)
+                          source=r["source"])
+             for r in await CalendarYearRow.select().where(CalendarYearRow.district_id == district_id)]
+    rules = _DistrictRules(stamp=stamp, calendar=Calendar.of(years, tz=row["timezone"]),
+                           limits=msgspec.convert(overrides or {}, TimeLimits))
+    _RULES[district_id] = rules
+    return rules
+
+
+async def district_calendar(district_id: int) -> Calendar:
+    return (await _district_rules(district_id)).calendar
 
 
 async def district_limits(district_id: int) -> TimeLimits:
-    row = await District.select(District.time_limits).where(District.id == district_id).first()
-    overrides = row["time_limits"] if row else {}
-    if isinstance(overrides, str):
-        overrides = msgspec.json.decode(overrides)
-    return msgspec.convert(overrides or {}, TimeLimits)
+    return (await _district_rules(district_id)).limits
 
 
 async def next_ticket(district_id: int, now: datetime) -> str:
@@ -186,8 +213,7 @@ async def load_state(case_id: uuid.UUID, *, lock: bool = False) -> CaseState | N
 
 
 async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, now: datetime) -> lifecycle.Context:
-    calendar = await district_calendar(state.district_id)
-    limits = await district_limits(state.district_id)
+    rules = await _district_rules(state.district_id)
     category_days = None
     if state.category_id is not None:
         row = await Category.select(Category.time_limit_days).where(Category.id == state.category_id).first()
@@ -205,7 +231,7 @@ async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, n
         members = await User.select(User.id).where(User.unit_id.is_in(list(actor.unit_ids) or [-1]))
         squad = frozenset(r["id"] for r in members)
     return lifecycle.Context(
-        now=now, calendar=calendar, limits=limits, category_days=category_days, photos=photos,
+        now=now, calendar=rules.calendar, limits=rules.limits, category_days=category_days, photos=photos,
         same_angle=SameAngleRules(), unit_ids_in_district=units, user_ids_in_district=users, squad_user_ids=squad,
         accused_unit_ids=await _accused_units(state) if command.action == "dispatch" else frozenset(),
     )
@@ -238,11 +264,16 @@ async def act(
     case_id: uuid.UUID, command: lifecycle.Command, actor: Actor, *, base_version: int | None = None,
     device_id: uuid.UUID | None = None, mutation_id: uuid.UUID | None = None, client_time: datetime | None = None,
     gps: GPS | None = None, now: datetime | None = None,
+    guard: Callable[[CaseState], Awaitable[None]] | None = None,
 ) -> CaseState:
-    """Apply one life-cycle action to a case, exactly as the rules say, or raise DomainError."""
+    """Apply one life-cycle action to a case, exactly as the rules say, or raise DomainError.
+
+    `guard` sees the locked case first and may refuse (the sync push's conflict rule)."""
     now = now or datetime.now(timezone.utc)
     async with transaction():
         state = await visible_state(case_id, actor, lock=True, base_version=base_version)
+        if guard is not None:
+            await guard(state)
         outcome = lifecycle.apply(state, command, actor, await _context(state, command, actor, now))
         await _store(state, outcome.case, outcome.event, actor, device_id=device_id, mutation_id=mutation_id,
                      client_time=client_time, gps=gps)
@@ -270,8 +301,7 @@ async def amend(
 async def replan_deadlines(district_id: int, now: datetime) -> int:
     """After a calendar change: recompute every provisional deadline of the district's unfinished
     cases, each as a recorded change (version bump, `replan` event) so handhelds pull it."""
-    calendar = await district_calendar(district_id)
-    limits = await district_limits(district_id)
+    rules = await _district_rules(district_id)
     changed = 0
     async with transaction():
         rows = await Case.raw(
@@ -279,7 +309,7 @@ async def replan_deadlines(district_id: int, now: datetime) -> int:
             "ORDER BY id FOR UPDATE", district_id)
         for row in rows:
             state = state_from_row(row)
-            changes = lifecycle.replan(state, calendar, limits)
+            changes = lifecycle.replan(state, rules.calendar, rules.limits)
             if changes is None:
                 continue
             new = msgspec.structs.replace(state, **changes, version=state.version + 1)

@@ -14,10 +14,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
+from asyncpg.exceptions import UniqueViolationError
 
 from geo.assign import locate
 from server import cases, lifecycle
-from server.domain import FIELD_ROLES, Actor, DomainError
+from server.domain import FIELD_ROLES, Actor, CaseState, DomainError
 from server.schemas import CaseCreate, CaseOut
 from server.tables import Case, Category
 from server.tables import Mutation as MutationRow
@@ -53,6 +54,11 @@ async def _push_one(actor: Actor, device_id: uuid.UUID, raw: Any) -> MutationRes
         result = await _refusal(actor, mutation, exc)
     except _AlreadyStored:
         result = None
+    except UniqueViolationError as exc:
+        if exc.constraint_name != "cases_pkey":
+            raise
+        # Two copies of a report raced past the `exists` check; the loser meets the winner's row.
+        result = await _refusal(actor, mutation, _case_exists(mutation.case_id))
     # A refusal is stored too, so that a replay answers the same; if a racing copy stored its
     # result first, that one stands.
     if result is not None and await _record(mutation, actor, device_id, body_hash, result):
@@ -114,18 +120,22 @@ async def _apply(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: da
 
 async def _act(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: datetime) -> None:
     command = lifecycle.Command(action=mutation.action, payload=lifecycle.parse_payload(mutation.action, mutation.payload))
-    state = await cases.visible_state(mutation.case_id, actor, lock=True)
-    if mutation.base_version > state.version:
-        raise DomainError("invalid_base_version",
-                          f"base_version {mutation.base_version} is ahead of the case (version {state.version})",
-                          "base_version", 422)
-    own = await _later_changes_by_device(mutation.case_id, mutation.base_version, device_id)
-    if is_stale(mutation.action, mutation.base_version, state.version, own):
-        raise DomainError("stale_version",
-                          f"the case moved on to version {state.version} since version {mutation.base_version}",
-                          "base_version", 409)
+
+    async def no_conflict(state: CaseState) -> None:
+        if mutation.base_version > state.version:
+            raise DomainError("invalid_base_version",
+                              f"base_version {mutation.base_version} is ahead of the case (version {state.version})",
+                              "base_version", 422)
+        if mutation.base_version == state.version:
+            return
+        own = await _later_changes_by_device(mutation.case_id, mutation.base_version, device_id)
+        if is_stale(mutation.action, mutation.base_version, state.version, own):
+            raise DomainError("stale_version",
+                              f"the case moved on to version {state.version} since version {mutation.base_version}",
+                              "base_version", 409)
+
     await cases.act(mutation.case_id, command, actor, device_id=device_id, mutation_id=mutation.id,
-                    client_time=mutation.client_time, gps=mutation.gps, now=now)
+                    client_time=mutation.client_time, gps=mutation.gps, now=now, guard=no_conflict)
 
 
 async def _later_changes_by_device(case_id: uuid.UUID, base_version: int, device_id: uuid.UUID) -> bool:
@@ -146,7 +156,7 @@ async def _report(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: d
     if mutation.base_version != 0:
         raise DomainError("invalid_base_version", "a new case is reported with base_version 0", "base_version", 422)
     if await Case.exists().where(Case.id == mutation.case_id):
-        raise DomainError("case_exists", f"case {mutation.case_id} already exists; report with a new UUID", "case_id", 409)
+        raise _case_exists(mutation.case_id)
     body = CaseCreate(type=payload.type, description=payload.description, channel="patrol",
                       category_id=await _category_id(actor.district_id, payload.category), urgency=payload.urgency,
                       address=payload.address, lat=payload.lat, lon=payload.lon)
@@ -154,6 +164,10 @@ async def _report(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: d
     await cases.register(body, district_id=actor.district_id, actor=actor, now=now, case_id=mutation.case_id,
                          device_id=device_id, mutation_id=mutation.id, client_time=mutation.client_time,
                          gps=mutation.gps, placement=placement, reported_by=actor.user_id)
+
+
+def _case_exists(case_id: uuid.UUID) -> DomainError:
+    return DomainError("case_exists", f"case {case_id} already exists; report with a new UUID", "case_id", 409)
 
 
 async def _category_id(district_id: int, category: str | int) -> int:
