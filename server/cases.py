@@ -351,22 +351,8 @@ async def _store(
         ])
 
 
-def _event_out(r: dict[str, Any]) -> EventOut:
-    data = r["data"]
-    return EventOut(
-        id=r["id"], seq=r["seq"], action=r["action"], from_status=r["from_status"], to_status=r["to_status"],
-        actor_id=r["actor_id"], device_id=r["device_id"], mutation_id=r["mutation_id"], at=r["at"],
-        client_time=r["client_time"], lat=r["lat"], lon=r["lon"], note=r["note"],
-        data=msgspec.json.decode(data) if isinstance(data, str) else data,
-    )
-
-
-def _photo_out(r: dict[str, Any]) -> PhotoOut:
-    return PhotoOut(
-        id=r["id"], kind=r["kind"], before_id=r["before_id"], sha256=r["sha256"], size=r["size"],
-        content_type=r["content_type"], lat=r["lat"], lon=r["lon"], accuracy_m=r["accuracy_m"],
-        heading=r["heading"], taken_at=r["taken_at"], stored=r["stored"],
-    )
+_EVENTS = msgspec.json.Decoder(list[EventOut])
+_PHOTOS = msgspec.json.Decoder(list[PhotoOut])
 
 
 async def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = None) -> list[CaseOut]:
@@ -374,13 +360,14 @@ async def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | N
     if not rows:
         return []
     now = now or datetime.now(timezone.utc)
-    ids = [r["id"] for r in rows]
-    events: dict[uuid.UUID, list[EventOut]] = {i: [] for i in ids}
-    for e in await CaseEvent.raw("SELECT * FROM case_events WHERE case_id = ANY({}) ORDER BY case_id, seq", ids):
-        events[e["case_id"]].append(_event_out(e))
-    photos: dict[uuid.UUID, list[PhotoOut]] = {i: [] for i in ids}
-    for p in await Photo.raw("SELECT * FROM photos WHERE case_id = ANY({}) ORDER BY taken_at", ids):
-        photos[p["case_id"]].append(_photo_out(p))
+    # One query for every case's timeline and photos, decoded straight into the answer's Structs.
+    attached = await CaseEvent.raw(
+        "SELECT c.id, "
+        "coalesce((SELECT json_agg(e ORDER BY e.seq) FROM case_events e WHERE e.case_id = c.id), '[]')::text AS events, "
+        "coalesce((SELECT json_agg(p ORDER BY p.taken_at) FROM photos p WHERE p.case_id = c.id), '[]')::text AS photos "
+        "FROM unnest({}::uuid[]) AS c(id)", [r["id"] for r in rows])
+    events = {a["id"]: _EVENTS.decode(a["events"]) for a in attached}
+    photos = {a["id"]: _PHOTOS.decode(a["photos"]) for a in attached}
     out = []
     for r in rows:
         s = state_from_row(r)
