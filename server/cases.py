@@ -17,6 +17,7 @@ import msgspec
 
 from server import lifecycle
 from server.auth import unit_subtree
+from server.db import fetch
 from server.deadlines import TimeLimits, light
 from server.domain import Actor, CaseState, DomainError, PhotoMeta
 from server.photos.same_angle import SameAngleRules
@@ -33,11 +34,9 @@ from server.tables import (
     CalendarYearRow,
     Case,
     CaseDeparture,
-    CaseEvent,
     Category,
     District,
     Photo,
-    TicketCounter,
     Unit,
     User,
 )
@@ -102,7 +101,7 @@ _RULES: dict[int, _DistrictRules] = {}
 
 
 async def _district_rules(district_id: int) -> _DistrictRules:
-    rows = await District.raw(
+    rows = await fetch(
         "SELECT d.timezone || '|' || d.time_limits::text || '|' || (SELECT count(*) || '|' || "
         "coalesce(max(loaded_at)::text, '') FROM calendar_years WHERE district_id = d.id) AS stamp "
         "FROM districts d WHERE d.id = {}", district_id)
@@ -134,7 +133,7 @@ async def district_limits(district_id: int) -> TimeLimits:
 async def next_ticket(district_id: int, now: datetime) -> str:
     """`2026-000123`: numbered per district and year, without gaps a citizen would wonder about."""
     year = now.year
-    rows = await TicketCounter.raw(
+    rows = await fetch(
         "INSERT INTO ticket_counters (district_id, year, last) VALUES ({}, {}, 1) "
         "ON CONFLICT (district_id, year) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last",
         district_id, year,
@@ -146,7 +145,7 @@ async def _append_event(
     state: CaseState, draft: lifecycle.EventDraft, actor: Actor | None, *, device_id: uuid.UUID | None,
     mutation_id: uuid.UUID | None, client_time: datetime | None, gps: GPS | None,
 ) -> None:
-    await CaseEvent.raw(
+    await fetch(
         "INSERT INTO case_events (id, district_id, case_id, seq, action, from_status, to_status, actor_id, "
         "device_id, mutation_id, at, client_time, lat, lon, note, data) VALUES ({}, {}, {}, "
         "(SELECT coalesce(max(seq), 0) + 1 FROM case_events WHERE case_id = {}), {}, {}, {}, {}, {}, {}, {}, {}, "
@@ -195,7 +194,7 @@ async def register(
     args = [values[c] for c in columns]
     if location != "NULL":
         args += [body.lon, body.lat]
-    await Case.raw(f"INSERT INTO cases ({', '.join(columns)}, location) VALUES ({placeholders}, {location})", *args)
+    await fetch(f"INSERT INTO cases ({', '.join(columns)}, location) VALUES ({placeholders}, {location})", *args)
     draft = lifecycle.EventDraft(action="register", from_status=None, to_status="registered",
                                  note="", data={"channel": body.channel}, at=now)
     await _append_event(state, draft, actor, device_id=device_id, mutation_id=mutation_id,
@@ -208,16 +207,16 @@ def _placeholder(column: str) -> str:
 
 
 async def load_state(case_id: uuid.UUID, *, lock: bool = False) -> CaseState | None:
-    rows = await Case.raw(f"SELECT * FROM cases WHERE id = {{}}{' FOR UPDATE' if lock else ''}", case_id)
+    rows = await fetch(f"SELECT * FROM cases WHERE id = {{}}{' FOR UPDATE' if lock else ''}", case_id)
     return state_from_row(rows[0]) if rows else None
 
 
 async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, now: datetime) -> lifecycle.Context:
     rules = await _district_rules(state.district_id)
     category_days = None
-    if state.category_id is not None:
-        row = await Category.select(Category.time_limit_days).where(Category.id == state.category_id).first()
-        category_days = row["time_limit_days"] if row else None
+    if state.category_id is not None and command.action in ("dispatch", "reopen"):
+        rows = await fetch("SELECT time_limit_days FROM categories WHERE id = {}", state.category_id)
+        category_days = rows[0]["time_limit_days"] if rows else None
     photos: tuple[PhotoMeta, ...] = ()
     photo_ids = getattr(command.payload, "photo_ids", None)
     if photo_ids:
@@ -304,7 +303,7 @@ async def replan_deadlines(district_id: int, now: datetime) -> int:
     rules = await _district_rules(district_id)
     changed = 0
     async with transaction():
-        rows = await Case.raw(
+        rows = await fetch(
             "SELECT * FROM cases WHERE district_id = {} AND due_provisional AND status NOT IN ('closed', 'archived') "
             "ORDER BY id FOR UPDATE", district_id)
         for row in rows:
@@ -341,7 +340,7 @@ async def _store(
     values.update(extra_columns or {})
     values["updated_at"] = draft.at
     assignments = ", ".join(f"{c} = {_placeholder(c)}" for c in values)
-    await Case.raw(f"UPDATE cases SET {assignments} WHERE id = {{}}", *values.values(), new.id)
+    await fetch(f"UPDATE cases SET {assignments} WHERE id = {{}}", *values.values(), new.id)
     await _append_event(new, draft, actor, device_id=device_id, mutation_id=mutation_id,
                         client_time=client_time, gps=gps)
     left = set(case_scope_keys(old)) - set(case_scope_keys(new))
@@ -361,7 +360,7 @@ async def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | N
         return []
     now = now or datetime.now(timezone.utc)
     # One query for every case's timeline and photos, decoded straight into the answer's Structs.
-    attached = await CaseEvent.raw(
+    attached = await fetch(
         "SELECT c.id, "
         "coalesce((SELECT json_agg(e ORDER BY e.seq) FROM case_events e WHERE e.case_id = c.id), '[]')::text AS events, "
         "coalesce((SELECT json_agg(p ORDER BY p.taken_at) FROM photos p WHERE p.case_id = c.id), '[]')::text AS photos "

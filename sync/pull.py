@@ -11,9 +11,9 @@ import uuid
 from typing import Any
 
 from server.cases import case_views, visibility_sql
+from server.db import fetch
 from server.domain import Actor
 from server.scope import actor_scope_keys
-from server.tables import Case
 from sync.protocol import PullResponse
 from sync.rules import Cursor, decode_cursor, encode_cursor
 
@@ -32,7 +32,7 @@ def _window(cursor: Cursor, until: str) -> tuple[list[str], list[Any]]:
 
 
 async def _current_snapshot() -> str:
-    rows = await Case.raw("SELECT pg_current_snapshot()::text AS s")
+    rows = await fetch("SELECT pg_current_snapshot()::text AS s")
     return rows[0]["s"]
 
 
@@ -42,7 +42,7 @@ async def _tombstones(actor: Actor, cursor: Cursor, until: str) -> list[uuid.UUI
         return []
     where, args = _window(cursor, until)
     visible, visible_args = visibility_sql(actor)
-    rows = await Case.raw(
+    rows = await fetch(
         f"SELECT DISTINCT d.case_id FROM case_departures d WHERE d.district_id = {{}} "
         f"AND d.scope_key = ANY({{}}::varchar[]) AND {' AND '.join(where)} "
         f"AND NOT EXISTS (SELECT 1 FROM cases WHERE cases.id = d.case_id AND {visible})",
@@ -61,7 +61,7 @@ async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullRespons
     if cursor.after is not None:
         where.append("(change_xid, id) > ({}::text::xid8, {}::uuid)")
         args += [str(cursor.after[0]), cursor.after[1]]
-    rows = await Case.raw(
+    rows = await fetch(
         f"SELECT *, change_xid::text AS xid FROM cases WHERE {' AND '.join(where)} "
         "ORDER BY change_xid, id LIMIT {}", *args, limit + 1,
     )

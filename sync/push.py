@@ -18,10 +18,10 @@ from asyncpg.exceptions import UniqueViolationError
 
 from geo.assign import locate
 from server import cases, lifecycle
+from server.db import fetch
 from server.domain import FIELD_ROLES, Actor, CaseState, DomainError
 from server.schemas import CaseCreate, CaseOut
 from server.tables import Case, Category
-from server.tables import Mutation as MutationRow
 from sync.protocol import Mutation, MutationResult, PushResponse, ReportPayload
 from sync.rules import is_stale, mutation_hash
 
@@ -73,7 +73,7 @@ class _AlreadyStored(Exception):
 
 
 async def _stored(mutation_id: uuid.UUID) -> dict[str, Any] | None:
-    rows = await MutationRow.raw(
+    rows = await fetch(
         "SELECT device_id, body_hash, result::text AS result FROM mutations WHERE id = {}", mutation_id)
     return rows[0] if rows else None
 
@@ -88,7 +88,7 @@ def _replay(stored: dict[str, Any], body_hash: str, device_id: uuid.UUID) -> Mut
 
 async def _record(mutation: Mutation, actor: Actor, device_id: uuid.UUID, body_hash: str,
                   result: MutationResult) -> bool:
-    rows = await MutationRow.raw(
+    rows = await fetch(
         "INSERT INTO mutations (id, district_id, device_id, user_id, case_id, body_hash, status, result, created_at) "
         "VALUES ({}, {}, {}, {}, {}, {}, {}, {}::jsonb, now()) ON CONFLICT (id) DO NOTHING RETURNING id",
         mutation.id, actor.district_id, device_id, actor.user_id, mutation.case_id, body_hash, result.status,
@@ -98,7 +98,7 @@ async def _record(mutation: Mutation, actor: Actor, device_id: uuid.UUID, body_h
 
 
 async def _view(case_id: uuid.UUID, actor: Actor) -> CaseOut | None:
-    rows = await Case.raw("SELECT * FROM cases WHERE id = {}", case_id)
+    rows = await fetch("SELECT * FROM cases WHERE id = {}", case_id)
     views = await cases.case_views(rows, actor)
     return views[0] if views else None
 
@@ -140,7 +140,7 @@ async def _act(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: date
 
 async def _later_changes_by_device(case_id: uuid.UUID, base_version: int, device_id: uuid.UUID) -> bool:
     # Each change appends one event and bumps the version by one, so event seq = version.
-    rows = await Case.raw(
+    rows = await fetch(
         "SELECT coalesce(bool_and(device_id IS NOT DISTINCT FROM {} AND mutation_id IS NOT NULL), true) AS own "
         "FROM case_events WHERE case_id = {} AND seq > {}", device_id, case_id, base_version)
     return rows[0]["own"]

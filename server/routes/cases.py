@@ -11,10 +11,10 @@ from litestar.params import JSONBody, Parameter
 
 from geo.assign import locate
 from server import cases, lifecycle
+from server.db import fetch
 from server.domain import ACTIONS, Actor, DomainError
 from server.errors import ERROR_RESPONSES
 from server.schemas import CaseCreate, CaseOut, CasePage
-from server.tables import Case
 
 __all__ = ["CaseController", "TRANSITION_ROUTES"]
 
@@ -27,7 +27,7 @@ _LIGHT_SQL = {
 
 async def _visible_case(case_id: uuid.UUID, actor: Actor) -> CaseOut:
     clause, args = cases.visibility_sql(actor)
-    rows = await Case.raw(f"SELECT * FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
+    rows = await fetch(f"SELECT * FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
     if not rows:
         raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
     return (await cases.case_views(rows, actor))[0]
@@ -82,7 +82,7 @@ class CaseController(Controller):
             where.append("(ticket ILIKE {} OR title ILIKE {} OR description ILIKE {} OR address ILIKE {})")
             args += [f"%{q}%"] * 4
         clause = " AND ".join(where)
-        rows = await Case.raw(
+        rows = await fetch(
             f"SELECT *, count(*) OVER () AS total FROM cases WHERE {clause} "
             "ORDER BY registered_at DESC, id OFFSET {} LIMIT {}", *args, offset, limit)
         total = rows[0]["total"] if rows else 0
