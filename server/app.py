@@ -14,11 +14,11 @@ from litestar.static_files import create_static_files_router
 
 from geo.sa import dispose_engines
 from server.auth import provide_actor
+from server.db import close_pool, start_pool
 from server.errors import EXCEPTION_HANDLERS
 from server.photos.storage import photo_store_from
 from server.routes import ROUTES
 from server.settings import Settings, get_settings
-from server.tables import Case
 
 __all__ = ["create_app"]
 
@@ -54,13 +54,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         access_key=settings.minio_access_key, secret_key=settings.minio_secret_key, bucket=settings.minio_bucket,
         secure=settings.minio_secure, region=settings.minio_region, max_size=settings.photo_max_bytes,
     )
-    db = Case._meta.db
+    async def open_database() -> None:
+        await start_pool()
 
-    async def start_pool() -> None:
-        await db.start_connection_pool(min_size=2, max_size=20)
-
-    async def close_pool() -> None:
-        await db.close_connection_pool()
+    async def close_database() -> None:
+        await close_pool()
         await dispose_engines()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -77,7 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),
-        on_startup=[start_pool],
-        on_shutdown=[close_pool],
+        on_startup=[open_database],
+        on_shutdown=[close_database],
         request_max_body_size=settings.sync_max_body_bytes,
     )

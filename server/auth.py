@@ -15,8 +15,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from litestar import Request
 
+from server.db import fetch
 from server.domain import Actor, DomainError
-from server.tables import AuthToken, Device, GridWorker, Unit, User
+from server.tables import AuthToken, Device, User
 
 __all__ = [
     "LoginRequest", "LoginResponse", "UserOut", "DeviceRequest", "DeviceResponse", "hash_password",
@@ -81,7 +82,7 @@ async def login(body: LoginRequest, ttl_hours: int) -> LoginResponse:
 
 
 async def unit_subtree(unit_id: int) -> frozenset[int]:
-    rows = await Unit.raw(
+    rows = await fetch(
         "WITH RECURSIVE t(id) AS (SELECT id FROM units WHERE id = {} "
         "UNION SELECT u.id FROM units u JOIN t ON u.parent_id = t.id) SELECT id FROM t",
         unit_id,
@@ -89,21 +90,32 @@ async def unit_subtree(unit_id: int) -> frozenset[int]:
     return frozenset(r["id"] for r in rows)
 
 
+# Everything an Actor needs in one round trip: leaders read their unit's subtree, other unit
+# members their unit, grid workers their cells.
+_ACTOR_SQL = """
+SELECT u.id, u.role, u.district_id, u.unit_id, u.active, {expires} AS expires_at,
+    CASE WHEN u.unit_id IS NULL THEN ARRAY[]::integer[]
+         WHEN u.role IN ('unit_leader', 'squad_leader') THEN ARRAY(
+             WITH RECURSIVE t(id) AS (SELECT u.unit_id UNION SELECT x.id FROM units x JOIN t ON x.parent_id = t.id)
+             SELECT id FROM t)
+         ELSE ARRAY[u.unit_id] END AS unit_ids,
+    ARRAY(SELECT grid_id FROM grid_workers WHERE user_id = u.id) AS grid_ids
+FROM {source} WHERE {where}
+"""
+_BY_TOKEN = _ACTOR_SQL.format(expires="t.expires_at", source="auth_tokens t JOIN app_users u ON u.id = t.user_id",
+                              where="t.token_hash = {}")
+_BY_USER = _ACTOR_SQL.format(expires="NULL::timestamptz", source="app_users u", where="u.id = {}")
+
+
+def _actor(row: dict) -> Actor:
+    return Actor(user_id=row["id"], role=row["role"], district_id=row["district_id"], unit_id=row["unit_id"],
+                 unit_ids=frozenset(row["unit_ids"]), grid_ids=frozenset(row["grid_ids"]))
+
+
 async def actor_for_user(user: dict) -> Actor:
-    """Build the Actor of a user row: leaders read their unit's subtree, grid workers their cells."""
-    unit_id = user["unit_id"]
-    role = user["role"]
-    unit_ids: frozenset[int] = frozenset()
-    if unit_id is not None:
-        unit_ids = await unit_subtree(unit_id) if role in ("unit_leader", "squad_leader") else frozenset({unit_id})
-    grid_ids: frozenset[int] = frozenset()
-    if role == "grid_worker":
-        rows = await GridWorker.select(GridWorker.grid_id).where(GridWorker.user_id == user["id"])
-        grid_ids = frozenset(r["grid_id"] for r in rows)
-    return Actor(
-        user_id=user["id"], role=role, district_id=user["district_id"], unit_id=unit_id, unit_ids=unit_ids,
-        grid_ids=grid_ids,
-    )
+    """The Actor of a user row (the CLI, the demo loader and tests act as someone without a token)."""
+    rows = await fetch(_BY_USER, user["id"])
+    return _actor(rows[0])
 
 
 async def provide_actor(request: Request) -> Actor:
@@ -112,15 +124,12 @@ async def provide_actor(request: Request) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise DomainError("unauthorized", "send Authorization: Bearer <token> from POST /auth/login", status=401)
-    row = await AuthToken.select(
-        AuthToken.expires_at, *AuthToken.user_id.all_columns(exclude=[AuthToken.user_id.password_hash])
-    ).where(AuthToken.token_hash == _token_hash(token)).first()
-    if row is None or row["expires_at"] <= datetime.now(timezone.utc):
+    rows = await fetch(_BY_TOKEN, _token_hash(token))
+    if not rows or rows[0]["expires_at"] <= datetime.now(timezone.utc):
         raise DomainError("unauthorized", "the token is unknown or expired; log in again", status=401)
-    user = {k.removeprefix("user_id."): v for k, v in row.items()}
-    if not user["active"]:
+    if not rows[0]["active"]:
         raise DomainError("unauthorized", "this user is disabled", status=401)
-    return await actor_for_user(user)
+    return _actor(rows[0])
 
 
 async def register_device(body: DeviceRequest, actor: Actor) -> DeviceResponse:
@@ -134,7 +143,8 @@ async def register_device(body: DeviceRequest, actor: Actor) -> DeviceResponse:
 
 async def require_device(device_id: uuid.UUID, actor: Actor) -> None:
     """A push or pull names a device: it must exist and belong to the caller."""
-    row = await Device.select(Device.user_id).where(Device.id == device_id).first()
+    rows = await fetch("SELECT user_id FROM devices WHERE id = {}", device_id)
+    row = rows[0] if rows else None
     if row is None:
         raise DomainError("unknown_device", "register the device with POST /devices first", "device_id", 404)
     if row["user_id"] != actor.user_id:

@@ -62,14 +62,13 @@ def _with_database(fn: Callable[[argparse.Namespace, str], int]) -> Callable[[ar
 
 
 async def _with_pool(coro_fn, *args):
-    from server.tables import Case
+    from server.db import close_pool, start_pool
 
-    db = Case._meta.db
-    await db.start_connection_pool(min_size=1, max_size=4)
+    await start_pool(max_size=4)
     try:
         return await coro_fn(*args)
     finally:
-        await db.close_connection_pool()
+        await close_pool()
 
 
 @command("migrate")

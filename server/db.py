@@ -13,7 +13,20 @@ from typing import Any
 
 from server.tables import Case
 
-__all__ = ["fetch"]
+__all__ = ["close_pool", "fetch", "start_pool"]
+
+
+async def _keep_session(connection: Any) -> None:
+    """Gridcase sets no session state (no LISTEN, advisory locks, SET), so a released connection
+    needs no `RESET ALL` round trip; asyncpg still rolls back an unfinished transaction."""
+
+
+async def start_pool(max_size: int = 20) -> None:
+    await Case._meta.db.start_connection_pool(min_size=1, max_size=max_size, reset=_keep_session)
+
+
+async def close_pool() -> None:
+    await Case._meta.db.close_connection_pool()
 
 
 @lru_cache(maxsize=512)

@@ -16,19 +16,18 @@ import pytest
 
 from server.app import create_app
 from server.cluster import free_port
-from server.tables import Case
+from server.db import close_pool, start_pool
 from tests.support import PASSWORD, World, build_world
 
 
 @pytest.fixture(scope="session")
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     # The pool lives on the tests' own event loop; the app's lifespan is not run here.
-    db = Case._meta.db
-    await db.start_connection_pool(min_size=1, max_size=10)
+    await start_pool(max_size=10)
     transport = httpx.ASGITransport(app=create_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://gridcase.test") as c:
         yield c
-    await db.close_connection_pool()
+    await close_pool()
 
 
 @pytest.fixture
