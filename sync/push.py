@@ -30,19 +30,32 @@ __all__ = ["push"]
 
 async def push(actor: Actor, device_id: uuid.UUID, raw_mutations: list[dict[str, Any]]) -> PushResponse:
     """Results in the order sent; a later mutation on a case sees what an earlier one did to it."""
-    return PushResponse(results=[await _push_one(actor, device_id, raw) for raw in raw_mutations])
+    parsed = [_parse(raw) for raw in raw_mutations]
+    # A replayed batch costs one lookup for all of its mutations.
+    ids = [m.id for m in parsed if isinstance(m, Mutation)]
+    stored = {r["id"]: r for r in await fetch(
+        "SELECT id, device_id, body_hash, result::text AS result FROM mutations WHERE id = ANY({}::uuid[])", ids)}
+    results = []
+    for mutation in parsed:
+        if isinstance(mutation, MutationResult):
+            results.append(mutation)
+        elif mutation.id in stored:
+            results.append(_replay(stored[mutation.id], mutation_hash(mutation), device_id))
+        else:
+            results.append(await _push_one(actor, device_id, mutation))
+    return PushResponse(results=results)
 
 
-async def _push_one(actor: Actor, device_id: uuid.UUID, raw: Any) -> MutationResult:
-    raw_id = str(raw.get("id", "")) if isinstance(raw, dict) else ""
+def _parse(raw: Any) -> Mutation | MutationResult:
     try:
-        mutation = msgspec.convert(raw, Mutation)
+        return msgspec.convert(raw, Mutation)
     except msgspec.ValidationError as exc:
+        raw_id = str(raw.get("id", "")) if isinstance(raw, dict) else ""
         return MutationResult(id=raw_id, status="rejected", code="invalid_mutation", message=str(exc))
+
+
+async def _push_one(actor: Actor, device_id: uuid.UUID, mutation: Mutation) -> MutationResult:
     body_hash = mutation_hash(mutation)
-    stored = await _stored(mutation.id)
-    if stored is not None:
-        return _replay(stored, body_hash, device_id)
     now = datetime.now(timezone.utc)
     try:
         async with cases.transaction():
