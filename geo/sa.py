@@ -1,7 +1,8 @@
 """SQLAlchemy Core views of the tables `geo/` reads and writes, with geoalchemy2 geometry types.
 
-Piccolo owns the schema (server/tables.py and its migrations): these declarations only name the
-columns `geo/` needs, never create anything (`spatial_index=False`, no `create_all`). The engine
+Piccolo owns the schema (server/tables.py and its migrations): these views are derived from the
+Piccolo tables plus the geometry columns the migrations add in SQL, and never create anything
+(`spatial_index=False`, no `create_all`). The engine
 speaks asyncpg to the same DATABASE_URL as Piccolo; asyncpg connections belong to one event loop,
 so there is one engine per running loop (the tests, the app and each CLI `asyncio.run`).
 """
@@ -11,16 +12,34 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
+from collections.abc import Callable
+from typing import Any
 
+import piccolo.columns as piccolo
 from geoalchemy2 import Geometry
-from sqlalchemy import Boolean, Column, DateTime, Float, Integer, MetaData, String, Table, Text, and_
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from piccolo.table import Table as PiccoloTable
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    and_,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from server.domain import Actor
 from server.scope import actor_deny_keys, actor_scope_keys
+from server.tables import Case, Category, District, Grid, GridWorker, RoutingRule, Unit, User
 
 __all__ = [
     "CATEGORIES",
@@ -39,100 +58,38 @@ __all__ = [
 
 METADATA = MetaData()
 
-DISTRICTS = Table(
-    "districts",
-    METADATA,
-    Column("id", Integer, primary_key=True),
-    Column("code", String),
-    Column("repeat_radius_m", Float),
-    Column("repeat_days", Integer),
-)
+_SCALARS: dict[type[piccolo.Column], Callable[[], Any]] = {
+    piccolo.Serial: Integer, piccolo.Integer: Integer, piccolo.SmallInt: SmallInteger, piccolo.Varchar: String,
+    piccolo.Text: Text, piccolo.Boolean: Boolean, piccolo.DoublePrecision: Float, piccolo.Date: Date,
+    piccolo.Timestamptz: lambda: DateTime(timezone=True), piccolo.UUID: lambda: UUID(as_uuid=True),
+    piccolo.JSONB: JSONB,
+}
 
-UNITS = Table(
-    "units",
-    METADATA,
-    Column("id", Integer, primary_key=True),
-    Column("district_id", Integer),
-    Column("parent_id", Integer),
-    Column("code", String),
-    Column("name", String),
-)
 
-USERS = Table(
-    "app_users",
-    METADATA,
-    Column("id", Integer, primary_key=True),
-    Column("district_id", Integer),
-    Column("username", String),
-    Column("role", String),
-    Column("unit_id", Integer),
-)
+def _sql_type(column: piccolo.Column) -> Any:
+    if isinstance(column, piccolo.ForeignKey):
+        return _sql_type(column._foreign_key_meta.resolved_references._meta.primary_key)
+    if isinstance(column, piccolo.Array):
+        return ARRAY(_sql_type(column.base_column))
+    return _SCALARS[type(column)]()
 
-GRIDS = Table(
-    "grids",
-    METADATA,
-    Column("id", Integer, primary_key=True),
-    Column("district_id", Integer),
-    Column("parent_id", Integer),
-    Column("code", String),
-    Column("name", String),
-    Column("level", String),
-    Column("unit_id", Integer),
-    Column("area_m2", Float),
-    Column("geom", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)),
-)
 
-GRID_WORKERS = Table(
-    "grid_workers",
-    METADATA,
-    Column("id", Integer, primary_key=True),
-    Column("district_id", Integer),
-    Column("grid_id", Integer),
-    Column("user_id", Integer),
-)
+def _core(table: type[PiccoloTable], *sql_only: Column) -> Table:
+    """The Core twin of a Piccolo table, derived from it so each table is defined once; columns
+    Piccolo cannot declare (geometry) are named here, once, as the migrations create them."""
+    columns = [Column(c._meta.db_column_name, _sql_type(c), primary_key=c._meta.primary_key)
+               for c in table._meta.columns]
+    return Table(table._meta.tablename, METADATA, *columns, *sql_only)
 
-CATEGORIES = Table(
-    "categories",
-    METADATA,
-    Column("id", Integer, primary_key=True),
-    Column("district_id", Integer),
-    Column("code", String),
-)
 
-ROUTING_RULES = Table(
-    "routing_rules",
-    METADATA,
-    Column("id", Integer, primary_key=True),
-    Column("district_id", Integer),
-    Column("category_id", Integer),
-    Column("grid_id", Integer),
-    Column("unit_id", Integer),
-    Column("co_unit_ids", ARRAY(Integer)),
-)
-
-CASES = Table(
-    "cases",
-    METADATA,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("district_id", Integer),
-    Column("ticket", String),
-    Column("type", String),
-    Column("category_id", Integer),
-    Column("urgency", String),
-    Column("status", String),
-    Column("grid_id", Integer),
-    Column("address", Text),
-    Column("complainant_phone", String),
-    Column("anonymous", Boolean),
-    Column("registered_at", DateTime(timezone=True)),
-    Column("due_at", DateTime(timezone=True)),
-    Column("warn_at", DateTime(timezone=True)),
-    Column("resolved_at", DateTime(timezone=True)),
-    Column("closed_at", DateTime(timezone=True)),
-    Column("scope_keys", ARRAY(String)),
-    Column("repeat_of", UUID(as_uuid=True)),
-    Column("location", Geometry("POINT", srid=4326, spatial_index=False)),
-)
+DISTRICTS = _core(District)
+UNITS = _core(Unit)
+USERS = _core(User)
+GRIDS = _core(Grid, Column("geom", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)))
+GRID_WORKERS = _core(GridWorker)
+CATEGORIES = _core(Category)
+ROUTING_RULES = _core(RoutingRule)
+CASES = _core(Case, Column("location", Geometry("POINT", srid=4326, spatial_index=False)))
 
 _engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = weakref.WeakKeyDictionary()
 
