@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from server.app import create_app
 from server.cluster import free_port
 from server.db import close_pool, start_pool
-from tests.support import PASSWORD, World, build_world
+from tests.support import PASSWORD, World, build_world, running
 
 
 @pytest.fixture(scope="session")
@@ -74,29 +72,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail("moto_server not installed (pip install 'moto[s3,server]')")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "INITIAL_NO_AUTH_ACTION_COUNT"}  # auth off
-    # Output goes to a file: a pipe nobody reads would fill up and stall the server.
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    process = subprocess.Popen(
-        [executable, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, env=env
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"moto_server exited with {process.returncode}, see {log.name}")
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail("moto_server did not answer within 30 s")
-                time.sleep(0.1)
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with running([executable, "-H", "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}/", log, env=env,
+                 timeout=30):
         yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()

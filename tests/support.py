@@ -6,7 +6,13 @@ import hashlib
 import io
 import itertools
 import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import msgspec
 from PIL import Image
 
@@ -128,3 +134,31 @@ async def upload_photo(client, headers: dict[str, str], slot: dict, data: bytes)
         r = await client.put(answer["upload"]["url"], headers=headers, content=data)
         assert r.status_code == 204, r.text
     return answer["photo_id"]
+
+
+@contextmanager
+def running(command: list[str], probe_url: str, log: Path, *, env: dict[str, str] | None = None,
+            cwd: Path | None = None, timeout: float = 60.0) -> Iterator[subprocess.Popen]:
+    """A server subprocess, yielded once `probe_url` answers with any status; stopped afterwards
+    (terminate, then kill). Its output goes to `log`: an unread pipe would fill up and stall it."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert process.poll() is None, f"{command[0]} exited with {process.returncode}:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"{command[0]} did not answer within {timeout} s:\n{log.read_text()}"
+            try:
+                httpx.get(probe_url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from server.cluster import free_port
+from tests.support import running
 
 # Loading the demo into an empty database takes a few seconds; a loaded one is skipped at once.
 START_TIMEOUT_S = 30
@@ -32,24 +32,10 @@ def server(tmp_path_factory) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     log = tmp / "gridcase.log"
     # The console script `make run` calls, not `python -m`: it must find everything from any directory.
     gridcase = Path(sys.executable).with_name("gridcase")
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(gridcase), "run"], env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert proc.poll() is None, f"gridcase run exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"no answer within {START_TIMEOUT_S} s:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{base}/schema/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with running([str(gridcase), "run"], f"{base}/schema/openapi.json", log, env=env, cwd=tmp,
+                 timeout=START_TIMEOUT_S) as proc:
         yield base, proc, log
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_agent_logs_in_and_lists_cases(server):

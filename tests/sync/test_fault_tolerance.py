@@ -20,7 +20,6 @@ import asyncio
 import logging
 import os
 import random
-import subprocess
 import sys
 import time
 import uuid
@@ -39,7 +38,7 @@ from server.domain import Actor
 from server.schemas import CaseCreate
 from server.settings import ROOT
 from server.tables import Case
-from tests.support import PASSWORD, add_grid, square, unique_code
+from tests.support import PASSWORD, add_grid, running, square, unique_code
 
 MUTATIONS = int(os.environ.get("GRIDCASE_FAULT_MUTATIONS", "3000"))
 SEED = int(os.environ.get("GRIDCASE_FAULT_SEED", "20261123"))
@@ -370,26 +369,8 @@ def live_server(tmp_path: Path):
     env = {**os.environ, "GRIDCASE_PHOTO_DIR": str(tmp_path / "photos")}
     command = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app", "--host", "127.0.0.1",
                "--port", str(port), "--workers", "2", "--log-level", "warning"]
-    with log_path.open("w") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "the server did not start:\n" + log_path.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/schema/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with running(command, f"http://127.0.0.1:{port}/schema/openapi.json", log_path, env=env, cwd=ROOT):
         yield port, log_path
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 async def _sign_in(http: httpx.AsyncClient, username: str) -> tuple[str, str]:

@@ -8,7 +8,6 @@ import httpx
 
 from server.app import create_app
 from server.settings import Settings
-
 from tests.support import World, jpeg, new_case, photo_slot, upload_photo
 from tests.sync.test_sync_api import mutation, push
 
