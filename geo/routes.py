@@ -14,10 +14,10 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from geo import assign, mapping, repeats, routing
 from geo.importer import Level
 from server import cases
+from server.db import fetch
 from server.domain import Actor, DomainError
 from server.errors import ERROR_RESPONSES
 from server.schemas import CaseOut
-from server.tables import Case
 
 __all__ = ["GEO_ROUTES", "LinkRepeatRequest", "LocateOut"]
 
@@ -98,8 +98,8 @@ class MapController(Controller):
 
 async def _case_out(case_id: uuid.UUID, actor: Actor) -> CaseOut:
     clause, args = cases.visibility_sql(actor)
-    rows = await Case.raw(f"SELECT * FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
-    return (await cases.case_views(rows, actor))[0]
+    rows = await fetch(f"SELECT {cases.VIEW_COLUMNS} FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
+    return cases.case_views(rows, actor)[0]
 
 
 class CaseGeoController(Controller):

@@ -43,7 +43,7 @@ from server.tables import (
 from server.workdays import Calendar, CalendarYear
 
 __all__ = [
-    "act", "amend", "can_see", "case_views", "district_calendar", "district_limits", "load_state", "register",
+    "VIEW_COLUMNS", "act", "amend", "can_see", "case_views", "district_calendar", "district_limits", "load_state", "register",
     "replan_deadlines", "state_from_row", "transaction", "visibility_sql", "visible_state",
 ]
 
@@ -100,12 +100,18 @@ class _DistrictRules(msgspec.Struct, frozen=True):
 _RULES: dict[int, _DistrictRules] = {}
 
 
-async def _district_rules(district_id: int) -> _DistrictRules:
-    rows = await fetch(
-        "SELECT d.timezone || '|' || d.time_limits::text || '|' || (SELECT count(*) || '|' || "
-        "coalesce(max(loaded_at)::text, '') FROM calendar_years WHERE district_id = d.id) AS stamp "
-        "FROM districts d WHERE d.id = {}", district_id)
-    stamp = rows[0]["stamp"]
+# The stamp of a district's rules, as a scalar subquery a case's own query can carry along.
+_RULES_STAMP = (
+    "(SELECT d.timezone || '|' || d.time_limits::text || '|' || (SELECT count(*) || '|' || "
+    "coalesce(max(loaded_at)::text, '') FROM calendar_years WHERE district_id = d.id) "
+    "FROM districts d WHERE d.id = {district})"
+)
+
+
+async def _district_rules(district_id: int, stamp: str | None = None) -> _DistrictRules:
+    if stamp is None:
+        rows = await fetch(f"SELECT {_RULES_STAMP.format(district='{}')} AS stamp", district_id)
+        stamp = rows[0]["stamp"]
     cached = _RULES.get(district_id)
     if cached is not None and cached.stamp == stamp:
         return cached
@@ -211,8 +217,9 @@ async def load_state(case_id: uuid.UUID, *, lock: bool = False) -> CaseState | N
     return state_from_row(rows[0]) if rows else None
 
 
-async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, now: datetime) -> lifecycle.Context:
-    rules = await _district_rules(state.district_id)
+async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, now: datetime,
+                   rules_stamp: str) -> lifecycle.Context:
+    rules = await _district_rules(state.district_id, rules_stamp)
     category_days = None
     if state.category_id is not None and command.action in ("dispatch", "reopen"):
         rows = await fetch("SELECT time_limit_days FROM categories WHERE id = {}", state.category_id)
@@ -270,10 +277,10 @@ async def act(
     `guard` sees the locked case first and may refuse (the sync push's conflict rule)."""
     now = now or datetime.now(timezone.utc)
     async with transaction():
-        state = await visible_state(case_id, actor, lock=True, base_version=base_version)
+        state, stamp = await _visible(case_id, actor, lock=True, base_version=base_version)
         if guard is not None:
             await guard(state)
-        outcome = lifecycle.apply(state, command, actor, await _context(state, command, actor, now))
+        outcome = lifecycle.apply(state, command, actor, await _context(state, command, actor, now, stamp))
         await _store(state, outcome.case, outcome.event, actor, device_id=device_id, mutation_id=mutation_id,
                      client_time=client_time, gps=gps)
         photo_ids = getattr(command.payload, "photo_ids", None)
@@ -322,13 +329,22 @@ async def replan_deadlines(district_id: int, now: datetime) -> int:
 async def visible_state(case_id: uuid.UUID, actor: Actor, *, lock: bool = False,
                         base_version: int | None = None) -> CaseState:
     """The case if the actor may see it (404 otherwise), locked for the transaction with `lock`."""
-    state = await load_state(case_id, lock=lock)
+    return (await _visible(case_id, actor, lock=lock, base_version=base_version))[0]
+
+
+async def _visible(case_id: uuid.UUID, actor: Actor, *, lock: bool = False,
+                   base_version: int | None = None) -> tuple[CaseState, str]:
+    """The visible case and the stamp of its district's rules, read in the same query."""
+    rows = await fetch(
+        f"SELECT *, {_RULES_STAMP.format(district='cases.district_id')} AS rules_stamp FROM cases "
+        f"WHERE id = {{}}{' FOR UPDATE' if lock else ''}", case_id)
+    state = state_from_row(rows[0]) if rows else None
     if state is None or not can_see(actor, state):
         raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
     if base_version is not None and base_version != state.version:
         raise DomainError("stale_version", f"the case is at version {state.version}, you saw {base_version}",
                           "version", 409)
-    return state
+    return state, rows[0]["rules_stamp"]
 
 
 async def _store(
@@ -350,23 +366,21 @@ async def _store(
         ])
 
 
+# A case with its timeline and photos in one query, decoded straight into the answer's Structs.
+VIEW_COLUMNS = (
+    "cases.*, "
+    "coalesce((SELECT json_agg(e ORDER BY e.seq) FROM case_events e WHERE e.case_id = cases.id), '[]')::text "
+    "AS events_json, "
+    "coalesce((SELECT json_agg(p ORDER BY p.taken_at) FROM photos p WHERE p.case_id = cases.id), '[]')::text "
+    "AS photos_json"
+)
 _EVENTS = msgspec.json.Decoder(list[EventOut])
 _PHOTOS = msgspec.json.Decoder(list[PhotoOut])
 
 
-async def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = None) -> list[CaseOut]:
-    """Case rows (as `SELECT * FROM cases`) with their events and photos, as the caller may see them."""
-    if not rows:
-        return []
+def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = None) -> list[CaseOut]:
+    """Case rows selected with `VIEW_COLUMNS`, as the caller may see them."""
     now = now or datetime.now(timezone.utc)
-    # One query for every case's timeline and photos, decoded straight into the answer's Structs.
-    attached = await fetch(
-        "SELECT c.id, "
-        "coalesce((SELECT json_agg(e ORDER BY e.seq) FROM case_events e WHERE e.case_id = c.id), '[]')::text AS events, "
-        "coalesce((SELECT json_agg(p ORDER BY p.taken_at) FROM photos p WHERE p.case_id = c.id), '[]')::text AS photos "
-        "FROM unnest({}::uuid[]) AS c(id)", [r["id"] for r in rows])
-    events = {a["id"]: _EVENTS.decode(a["events"]) for a in attached}
-    photos = {a["id"]: _PHOTOS.decode(a["photos"]) for a in attached}
     out = []
     for r in rows:
         s = state_from_row(r)
@@ -384,6 +398,7 @@ async def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | N
             due_provisional=s.due_provisional, arrive_by=s.arrive_by, resolved_at=s.resolved_at,
             closed_at=s.closed_at, supervised=s.supervised, repeat_of=r["repeat_of"],
             extension_requested_days=s.extension_requested_days, rework_count=s.rework_count,
-            satisfaction=s.satisfaction, events=events[s.id], photos=photos[s.id],
+            satisfaction=s.satisfaction, events=_EVENTS.decode(r["events_json"]),
+            photos=_PHOTOS.decode(r["photos_json"]),
         ))
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from server.cases import case_views, visibility_sql
+from server.cases import VIEW_COLUMNS, case_views, visibility_sql
 from server.db import fetch
 from server.domain import Actor
 from server.scope import actor_scope_keys
@@ -62,7 +62,7 @@ async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullRespons
         where.append("(change_xid, id) > ({}::text::xid8, {}::uuid)")
         args += [str(cursor.after[0]), cursor.after[1]]
     rows = await fetch(
-        f"SELECT *, change_xid::text AS xid FROM cases WHERE {' AND '.join(where)} "
+        f"SELECT {VIEW_COLUMNS}, change_xid::text AS xid FROM cases WHERE {' AND '.join(where)} "
         "ORDER BY change_xid, id LIMIT {}", *args, limit + 1,
     )
     has_more = len(rows) > limit
@@ -74,6 +74,6 @@ async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullRespons
     else:
         next_cursor = Cursor(since=until)
         tombstones = await _tombstones(actor, cursor, until)
-    return PullResponse(cases=await case_views(rows, actor), tombstones=tombstones,
+    return PullResponse(cases=case_views(rows, actor), tombstones=tombstones,
                         cursor=encode_cursor(next_cursor), has_more=has_more)
 

@@ -111,8 +111,8 @@ async def _record(mutation: Mutation, actor: Actor, device_id: uuid.UUID, body_h
 
 
 async def _view(case_id: uuid.UUID, actor: Actor) -> CaseOut | None:
-    rows = await fetch("SELECT * FROM cases WHERE id = {}", case_id)
-    views = await cases.case_views(rows, actor)
+    rows = await fetch(f"SELECT {cases.VIEW_COLUMNS} FROM cases WHERE id = {{}}", case_id)
+    views = cases.case_views(rows, actor)
     return views[0] if views else None
 
 

@@ -27,10 +27,10 @@ _LIGHT_SQL = {
 
 async def _visible_case(case_id: uuid.UUID, actor: Actor) -> CaseOut:
     clause, args = cases.visibility_sql(actor)
-    rows = await fetch(f"SELECT * FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
+    rows = await fetch(f"SELECT {cases.VIEW_COLUMNS} FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
     if not rows:
         raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
-    return (await cases.case_views(rows, actor))[0]
+    return cases.case_views(rows, actor)[0]
 
 
 class CaseController(Controller):
@@ -83,10 +83,10 @@ class CaseController(Controller):
             args += [f"%{q}%"] * 4
         clause = " AND ".join(where)
         rows = await fetch(
-            f"SELECT *, count(*) OVER () AS total FROM cases WHERE {clause} "
+            f"SELECT {cases.VIEW_COLUMNS}, count(*) OVER () AS total FROM cases WHERE {clause} "
             "ORDER BY registered_at DESC, id OFFSET {} LIMIT {}", *args, offset, limit)
         total = rows[0]["total"] if rows else 0
-        return CasePage(items=await cases.case_views(rows, actor), total=total, offset=offset, limit=limit)
+        return CasePage(items=cases.case_views(rows, actor), total=total, offset=offset, limit=limit)
 
 
 def _transition_handler(action: str) -> HTTPRouteHandler:
