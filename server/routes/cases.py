@@ -10,6 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody, Parameter
 
 from geo.assign import locate
+from geo.mapping import LIGHT_SQL_TEXT
 from server import cases, lifecycle
 from server.db import fetch
 from server.domain import ACTIONS, Actor, DomainError
@@ -18,11 +19,6 @@ from server.schemas import CaseCreate, CaseOut, CasePage
 
 __all__ = ["CaseController", "TRANSITION_ROUTES"]
 
-_LIGHT_SQL = {
-    "red": "due_at IS NOT NULL AND coalesce(resolved_at, now()) >= due_at",
-    "yellow": "warn_at IS NOT NULL AND coalesce(resolved_at, now()) >= warn_at AND coalesce(resolved_at, now()) < due_at",
-    "green": "(due_at IS NULL OR coalesce(resolved_at, now()) < coalesce(warn_at, due_at))",
-}
 
 
 async def _visible_case(case_id: uuid.UUID, actor: Actor) -> CaseOut:
@@ -77,7 +73,8 @@ class CaseController(Controller):
             where.append("(lead_unit_id = {} OR {} = ANY(co_unit_ids))")
             args += [unit_id, unit_id]
         if light:
-            where.append(_LIGHT_SQL[light])
+            where.append(f"({LIGHT_SQL_TEXT}) = {{}}")
+            args.append(light)
         if q:
             where.append("(ticket ILIKE {} OR title ILIKE {} OR description ILIKE {} OR address ILIKE {})")
             args += [f"%{q}%"] * 4
