@@ -9,6 +9,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from geo import assign, mapping, repeats, routing
@@ -25,7 +26,7 @@ _CONSOLE = frozenset({"agent", "district_admin"})
 GEOJSON = "application/geo+json"  # RFC 7946 §12
 
 
-def _require(actor: Actor, roles: frozenset[str], what: str) -> None:
+def _require(actor: NamedDependency[Actor], roles: frozenset[str], what: str) -> None:
     if actor.role not in roles:
         raise DomainError("forbidden_role", f"a {actor.role} may not {what}", status=403)
 
@@ -52,7 +53,7 @@ class MapController(Controller):
     @get("/grids", operation_id="mapGrids", media_type=GEOJSON, responses=ERROR_RESPONSES)
     async def grids(
         self,
-        actor: Actor,
+        actor: NamedDependency[Actor],
         level: Annotated[Level, QueryParameter(description="grid level")] = "cell",
         zoom: Annotated[
             int, QueryParameter(ge=0, le=22, description="map zoom; sets the simplification")
@@ -64,7 +65,7 @@ class MapController(Controller):
     @get("/cases", operation_id="mapCases", media_type=GEOJSON, responses=ERROR_RESPONSES)
     async def cases_in_box(
         self,
-        actor: Actor,
+        actor: NamedDependency[Actor],
         bbox: Annotated[str, QueryParameter(description="minLon,minLat,maxLon,maxLat (WGS84)")],
         limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 5_000,
     ) -> mapping.CaseFeatureCollection:
@@ -73,14 +74,14 @@ class MapController(Controller):
         return await mapping.cases_in_bbox(actor, box, datetime.now(timezone.utc), limit)
 
     @get("/cells/counts", operation_id="mapCellCounts", responses=ERROR_RESPONSES)
-    async def counts(self, actor: Actor) -> mapping.CellCounts:
+    async def counts(self, actor: NamedDependency[Actor]) -> mapping.CellCounts:
         _require(actor, _CONSOLE, "read the map")
         return await mapping.cell_counts(actor, datetime.now(timezone.utc))
 
     @get("/locate", operation_id="locatePoint", responses=ERROR_RESPONSES)
     async def locate_point(
         self,
-        actor: Actor,
+        actor: NamedDependency[Actor],
         lat: Annotated[float, QueryParameter(ge=-90, le=90)],
         lon: Annotated[float, QueryParameter(ge=-180, le=180)],
     ) -> LocateOut:
@@ -96,7 +97,7 @@ class MapController(Controller):
         return LocateOut(inside=False, nearest=await assign.nearest_cell(actor.district_id, lat, lon))
 
 
-async def _case_out(case_id: uuid.UUID, actor: Actor) -> CaseOut:
+async def _case_out(case_id: FromPath[uuid.UUID], actor: NamedDependency[Actor]) -> CaseOut:
     clause, args = cases.visibility_sql(actor)
     rows = await fetch(f"SELECT {cases.VIEW_COLUMNS} FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
     return cases.case_views(rows, actor)[0]
@@ -107,7 +108,7 @@ class CaseGeoController(Controller):
     tags = ["cases"]
 
     @get("/{case_id:uuid}/repeats", operation_id="caseRepeats", responses=ERROR_RESPONSES)
-    async def list_repeats(self, actor: Actor, case_id: FromPath[uuid.UUID]) -> list[repeats.RepeatCandidate]:
+    async def list_repeats(self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]) -> list[repeats.RepeatCandidate]:
         return await repeats.find_repeats(case_id, actor)
 
     @post(
@@ -118,7 +119,7 @@ class CaseGeoController(Controller):
     )
     async def link_repeat(
         self,
-        actor: Actor,
+        actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[LinkRepeatRequest],
     ) -> CaseOut:
@@ -126,7 +127,7 @@ class CaseGeoController(Controller):
         return await _case_out(case_id, actor)
 
     @get("/{case_id:uuid}/route", operation_id="caseRoute", responses=ERROR_RESPONSES)
-    async def suggest_route(self, actor: Actor, case_id: FromPath[uuid.UUID]) -> routing.Route:
+    async def suggest_route(self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]) -> routing.Route:
         _require(actor, _CONSOLE, "route cases")
         state = await cases.load_state(case_id)
         if state is None or not cases.can_see(actor, state):
@@ -141,19 +142,19 @@ class RoutingRuleController(Controller):
     @get("/", operation_id="listRoutingRules", responses=ERROR_RESPONSES)
     async def list_rules(
         self,
-        actor: Actor,
+        actor: NamedDependency[Actor],
         category_id: Annotated[int | None, QueryParameter()] = None,
     ) -> list[routing.RuleOut]:
         _require(actor, _CONSOLE, "read routing rules")
         return await routing.list_rules(actor.district_id, category_id)
 
     @post("/", operation_id="addRoutingRule", status_code=201, responses=ERROR_RESPONSES)
-    async def add_rule(self, actor: Actor, data: JSONBody[routing.RuleIn]) -> routing.RuleOut:
+    async def add_rule(self, actor: NamedDependency[Actor], data: JSONBody[routing.RuleIn]) -> routing.RuleOut:
         _require(actor, frozenset({"district_admin"}), "change routing rules")
         return await routing.add_rule(actor.district_id, data)
 
     @delete("/{rule_id:int}", operation_id="deleteRoutingRule", responses=ERROR_RESPONSES)
-    async def delete_rule(self, actor: Actor, rule_id: FromPath[int]) -> None:
+    async def delete_rule(self, actor: NamedDependency[Actor], rule_id: FromPath[int]) -> None:
         _require(actor, frozenset({"district_admin"}), "change routing rules")
         await routing.delete_rule(actor.district_id, rule_id)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, Request, Response, get, post, put
-from litestar.params import JSONBody
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from server.auth import require_device
 from server.domain import Actor, DomainError
@@ -25,14 +26,14 @@ class SyncController(Controller):
     tags = ["sync"]
 
     @post("/pull", operation_id="syncPull", status_code=200, responses=ERROR_RESPONSES)
-    async def pull(self, actor: Actor, settings: Settings, data: JSONBody[PullRequest]) -> PullResponse:
+    async def pull(self, actor: NamedDependency[Actor], settings: NamedDependency[Settings], data: JSONBody[PullRequest]) -> PullResponse:
         """Cases in the caller's scope changed since `cursor` (null: a full snapshot, paged), with
         tombstones for cases that left the scope. Repeat while `has_more`; keep the last cursor."""
         await require_device(data.device_id, actor)
         return await pull(actor, data.cursor, min(data.limit, settings.sync_max_pull))
 
     @post("/push", operation_id="syncPush", status_code=200, responses=ERROR_RESPONSES)
-    async def push(self, actor: Actor, settings: Settings, data: JSONBody[PushRequest]) -> PushResponse:
+    async def push(self, actor: NamedDependency[Actor], settings: NamedDependency[Settings], data: JSONBody[PushRequest]) -> PushResponse:
         """Apply mutations in order, each exactly once: `applied`, `duplicate` (a replay: the stored
         result), `rejected` (with a code) or `conflict` (the case moved on: the current case)."""
         if len(data.mutations) > settings.sync_max_batch:
@@ -47,7 +48,7 @@ class PhotoController(Controller):
     tags = ["photos"]
 
     @post("/slots", operation_id="photoSlot", status_code=201, responses=ERROR_RESPONSES)
-    async def slot(self, actor: Actor, settings: Settings, photo_store: PhotoStore,
+    async def slot(self, actor: NamedDependency[Actor], settings: NamedDependency[Settings], photo_store: NamedDependency[PhotoStore],
                    data: JSONBody[PhotoSlotRequest]) -> PhotoSlot:
         """Announce a photo (kind, hash, size, GPS, heading, time); `upload` is null when the bytes are
         already stored, else where to PUT them."""
@@ -57,23 +58,23 @@ class PhotoController(Controller):
 
     @put("/{photo_id:uuid}/content", operation_id="photoUpload", status_code=204, responses=ERROR_RESPONSES,
          request_max_body_size=None)
-    async def upload(self, actor: Actor, photo_id: uuid.UUID, request: Request, photo_store: PhotoStore) -> None:
+    async def upload(self, actor: NamedDependency[Actor], photo_id: FromPath[uuid.UUID], request: Request, photo_store: NamedDependency[PhotoStore]) -> None:
         """The photo's bytes, checked against the announced hash and size and for being a real image."""
         await receive_content(photo_id, actor, request.stream(), photo_store)
 
     @post("/{photo_id:uuid}/finish", operation_id="photoFinish", status_code=204, responses=ERROR_RESPONSES)
-    async def finish(self, actor: Actor, photo_id: uuid.UUID, photo_store: PhotoStore) -> None:
+    async def finish(self, actor: NamedDependency[Actor], photo_id: FromPath[uuid.UUID], photo_store: NamedDependency[PhotoStore]) -> None:
         """After a presigned upload: the server checks the bytes and marks the photo stored."""
         await finish_upload(photo_id, actor, photo_store)
 
     @get("/{photo_id:uuid}", operation_id="photoGet", responses=ERROR_RESPONSES, media_type="image/*")
-    async def image(self, actor: Actor, photo_id: uuid.UUID, photo_store: PhotoStore) -> Response[bytes]:
+    async def image(self, actor: NamedDependency[Actor], photo_id: FromPath[uuid.UUID], photo_store: NamedDependency[PhotoStore]) -> Response[bytes]:
         row = await photo_for(photo_id, actor)
         return Response(await photo_store.get(row["sha256"]), media_type=row["content_type"])
 
     @get("/{photo_id:uuid}/thumbnail", operation_id="photoThumbnail", responses=ERROR_RESPONSES,
          media_type="image/jpeg")
-    async def thumbnail(self, actor: Actor, photo_id: uuid.UUID, photo_store: PhotoStore) -> Response[bytes]:
+    async def thumbnail(self, actor: NamedDependency[Actor], photo_id: FromPath[uuid.UUID], photo_store: NamedDependency[PhotoStore]) -> Response[bytes]:
         row = await photo_for(photo_id, actor)
         data = await photo_store.get_thumbnail(row["sha256"])
         if data is None:

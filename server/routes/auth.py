@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from server.auth import DeviceRequest, DeviceResponse, LoginRequest, LoginResponse, login, register_device
@@ -18,7 +19,7 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/login", operation_id="login", status_code=200, security=[], responses=ERROR_RESPONSES)
-    async def login(self, settings: Settings, data: JSONBody[LoginRequest]) -> LoginResponse:
+    async def login(self, settings: NamedDependency[Settings], data: JSONBody[LoginRequest]) -> LoginResponse:
         return await login(data, settings.token_ttl_hours)
 
 
@@ -27,5 +28,5 @@ class DeviceController(Controller):
     tags = ["sync"]
 
     @post("/", operation_id="registerDevice", status_code=201, responses=ERROR_RESPONSES)
-    async def register(self, actor: Actor, data: JSONBody[DeviceRequest]) -> DeviceResponse:
+    async def register(self, actor: NamedDependency[Actor], data: JSONBody[DeviceRequest]) -> DeviceResponse:
         return await register_device(data, actor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from server.calendar_admin import CalendarStatus, LoadResult, calendar_status, load_years, require_admin
@@ -18,11 +19,11 @@ class CalendarController(Controller):
     tags = ["calendars"]
 
     @get("/", operation_id="calendarStatus", responses=ERROR_RESPONSES)
-    async def status(self, actor: Actor) -> CalendarStatus:
+    async def status(self, actor: NamedDependency[Actor]) -> CalendarStatus:
         return await calendar_status(actor.district_id)
 
     @post("/", operation_id="calendarLoad", status_code=200, responses=ERROR_RESPONSES)
-    async def load(self, actor: Actor, data: JSONBody[CalendarYear]) -> LoadResult:
+    async def load(self, actor: NamedDependency[Actor], data: JSONBody[CalendarYear]) -> LoadResult:
         """Load (or replace) one year's official schedule; provisional deadlines are recomputed."""
         require_admin(actor.role)
         return await load_years(actor.district_id, [data])

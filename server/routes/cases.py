@@ -2,18 +2,19 @@
 
 import uuid
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
-from litestar.params import JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from geo.assign import locate
 from geo.mapping import LIGHT_SQL_TEXT
 from server import cases, lifecycle
 from server.db import fetch
-from server.domain import ACTIONS, Actor, DomainError
+from server.domain import ACTIONS, Actor, DomainError, Light, Status
 from server.errors import ERROR_RESPONSES
 from server.schemas import CaseCreate, CaseOut, CasePage
 
@@ -21,7 +22,7 @@ __all__ = ["CaseController", "TRANSITION_ROUTES"]
 
 
 
-async def _visible_case(case_id: uuid.UUID, actor: Actor) -> CaseOut:
+async def _visible_case(case_id: FromPath[uuid.UUID], actor: NamedDependency[Actor]) -> CaseOut:
     clause, args = cases.visibility_sql(actor)
     rows = await fetch(f"SELECT {cases.VIEW_COLUMNS} FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
     if not rows:
@@ -34,7 +35,7 @@ class CaseController(Controller):
     tags = ["cases"]
 
     @post("/", operation_id="registerCase", status_code=201, responses=ERROR_RESPONSES)
-    async def register(self, actor: Actor, data: JSONBody[CaseCreate]) -> CaseOut:
+    async def register(self, actor: NamedDependency[Actor], data: JSONBody[CaseCreate]) -> CaseOut:
         if actor.role not in ("agent", "district_admin", "grid_worker"):
             raise DomainError("forbidden_role", f"a {actor.role} may not register cases", status=403)
         if (data.lat is None) != (data.lon is None):
@@ -46,21 +47,21 @@ class CaseController(Controller):
         return await _visible_case(state.id, actor)
 
     @get("/{case_id:uuid}", operation_id="getCase", responses=ERROR_RESPONSES)
-    async def get_case(self, actor: Actor, case_id: uuid.UUID) -> CaseOut:
+    async def get_case(self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]) -> CaseOut:
         return await _visible_case(case_id, actor)
 
     @get("/", operation_id="listCases", responses=ERROR_RESPONSES)
     async def list_cases(
         self,
-        actor: Actor,
-        status: str | None = None,
-        category_id: int | None = None,
-        unit_id: int | None = None,
-        grid_id: int | None = None,
-        light: Literal["green", "yellow", "red"] | None = None,
-        q: Annotated[str | None, Parameter(description="text in ticket, title, description or address")] = None,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        actor: NamedDependency[Actor],
+        status: FromQuery[Status | None] = None,
+        category_id: FromQuery[int | None] = None,
+        unit_id: FromQuery[int | None] = None,
+        grid_id: FromQuery[int | None] = None,
+        light: FromQuery[Light | None] = None,
+        q: Annotated[str | None, QueryParameter(description="text in ticket, title, description or address")] = None,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> CasePage:
         visible, visible_args = cases.visibility_sql(actor)
         where = [visible]
@@ -95,12 +96,13 @@ def _transition_handler(action: str) -> HTTPRouteHandler:
     body_type = msgspec.defstruct(f"{name}Request", [payload_field, ("version", int | None, None)],
                                   forbid_unknown_fields=True, kw_only=True)
 
-    async def handler(actor: Actor, case_id: uuid.UUID, data: Any) -> CaseOut:
+    async def handler(actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID], data: Any) -> CaseOut:
         command = lifecycle.Command(action=action, payload=data.payload)
         await cases.act(case_id, command, actor, base_version=data.version)
         return await _visible_case(case_id, actor)
 
-    handler.__annotations__ = {"actor": Actor, "case_id": uuid.UUID, "data": JSONBody[body_type], "return": CaseOut}
+    handler.__annotations__ = {"actor": NamedDependency[Actor], "case_id": FromPath[uuid.UUID], "data": JSONBody[body_type],
+                               "return": CaseOut}
     handler.__name__ = f"case_{action}"
     return post(
         f"/cases/{{case_id:uuid}}/{action.replace('_', '-')}", operation_id=f"case{name}", status_code=200,
