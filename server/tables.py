@@ -3,7 +3,9 @@
 Piccolo has no geometry type: `grids.geom`, `cases.location`, the sync columns of type `xid8` and
 their indexes are added by raw-SQL migrations in `server/piccolo_migrations/`; `geo/` reads the
 geometry through SQLAlchemy Core tables declared with geoalchemy2 types.
-Every table carries its district so the schema can later be distributed by district.
+Every table carries its district so the schema can later be distributed by district. Deleting a
+district removes everything in it; any other reference refuses the delete (ON DELETE NO ACTION),
+so removing a unit, user or grid can never take cases and their history with it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from piccolo.columns import (
     Timestamptz,
     Varchar,
 )
+from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
@@ -51,7 +54,7 @@ class Unit(Table, tablename="units"):
 
     id = Serial(primary_key=True)
     district_id = ForeignKey(District, null=False, index=True)
-    parent_id = ForeignKey("self", null=True, index=True)
+    parent_id = ForeignKey("self", null=True, index=True, on_delete=OnDelete.no_action)
     code = Varchar(length=64)
     name = Varchar(length=200)
     kind = Varchar(length=32, default="department")
@@ -69,7 +72,7 @@ class User(Table, tablename="app_users"):
     username = Varchar(length=64, unique=True)
     name = Varchar(length=100)
     role = Varchar(length=32)
-    unit_id = ForeignKey(Unit, null=True, index=True)
+    unit_id = ForeignKey(Unit, null=True, index=True, on_delete=OnDelete.no_action)
     phone = Varchar(length=32, default="")
     password_hash = Text()
     active = Boolean(default=True)
@@ -86,7 +89,7 @@ class AuthToken(Table, tablename="auth_tokens"):
 class Device(Table, tablename="devices"):
     id = UUID(primary_key=True)
     district_id = ForeignKey(District, null=False)
-    user_id = ForeignKey(User, null=False, index=True)
+    user_id = ForeignKey(User, null=False, index=True, on_delete=OnDelete.no_action)
     name = Varchar(length=100)
     platform = Varchar(length=32)
     app_version = Varchar(length=32)
@@ -99,11 +102,11 @@ class Grid(Table, tablename="grids"):
 
     id = Serial(primary_key=True)
     district_id = ForeignKey(District, null=False, index=True)
-    parent_id = ForeignKey("self", null=True, index=True)
+    parent_id = ForeignKey("self", null=True, index=True, on_delete=OnDelete.no_action)
     code = Varchar(length=64)
     name = Varchar(length=200)
     level = Varchar(length=16)
-    unit_id = ForeignKey(Unit, null=True)
+    unit_id = ForeignKey(Unit, null=True, on_delete=OnDelete.no_action)
     area_m2 = DoublePrecision(null=True, default=None)
 
 
@@ -128,9 +131,9 @@ class RoutingRule(Table, tablename="routing_rules"):
 
     id = Serial(primary_key=True)
     district_id = ForeignKey(District, null=False, index=True)
-    category_id = ForeignKey(Category, null=False)
-    grid_id = ForeignKey(Grid, null=True)
-    unit_id = ForeignKey(Unit, null=False)
+    category_id = ForeignKey(Category, null=False, on_delete=OnDelete.no_action)
+    grid_id = ForeignKey(Grid, null=True, on_delete=OnDelete.no_action)
+    unit_id = ForeignKey(Unit, null=False, on_delete=OnDelete.no_action)
     co_unit_ids = Array(base_column=Integer(), default=list)
 
 
@@ -161,7 +164,7 @@ class Case(Table, tablename="cases"):
     ticket = Varchar(length=32)
     channel = Varchar(length=16)
     type = Varchar(length=16)
-    category_id = ForeignKey(Category, null=True)
+    category_id = ForeignKey(Category, null=True, on_delete=OnDelete.no_action)
     urgency = Varchar(length=16, default="normal")
     status = Varchar(length=16, default="registered", index=True)
     version = Integer(default=1)
@@ -170,18 +173,18 @@ class Case(Table, tablename="cases"):
     address = Text(default="")
     lat = DoublePrecision(null=True, default=None)
     lon = DoublePrecision(null=True, default=None)
-    grid_id = ForeignKey(Grid, null=True, index=True)
-    lead_unit_id = ForeignKey(Unit, null=True, index=True)
+    grid_id = ForeignKey(Grid, null=True, index=True, on_delete=OnDelete.no_action)
+    lead_unit_id = ForeignKey(Unit, null=True, index=True, on_delete=OnDelete.no_action)
     co_unit_ids = Array(base_column=Integer(), default=list)
-    assignee_id = ForeignKey(User, null=True, index=True)
+    assignee_id = ForeignKey(User, null=True, index=True, on_delete=OnDelete.no_action)
     complainant_name = Varchar(length=100, default="")
     complainant_phone = Varchar(length=32, default="")
     contact_consent = Boolean(default=False)
     anonymous = Boolean(default=False)
-    accused_unit_id = ForeignKey(Unit, null=True)
-    accused_user_id = ForeignKey(User, null=True)
+    accused_unit_id = ForeignKey(Unit, null=True, on_delete=OnDelete.no_action)
+    accused_user_id = ForeignKey(User, null=True, on_delete=OnDelete.no_action)
     repeat_of = UUID(null=True, default=None)
-    created_by_id = ForeignKey(User, null=True)
+    created_by_id = ForeignKey(User, null=True, on_delete=OnDelete.no_action)
     registered_at = Timestamptz(default=TimestamptzNow())
     dispatched_at = Timestamptz(null=True, default=None)
     return_by = Timestamptz(null=True, default=None)
@@ -209,8 +212,8 @@ class CaseEvent(Table, tablename="case_events"):
     action = Varchar(length=32)
     from_status = Varchar(length=16, null=True, default=None)
     to_status = Varchar(length=16, null=True, default=None)
-    actor_id = ForeignKey(User, null=True)
-    device_id = ForeignKey(Device, null=True)
+    actor_id = ForeignKey(User, null=True, on_delete=OnDelete.no_action)
+    device_id = ForeignKey(Device, null=True, on_delete=OnDelete.no_action)
     mutation_id = UUID(null=True, default=None)
     at = Timestamptz(default=TimestamptzNow())
     client_time = Timestamptz(null=True, default=None)
@@ -223,9 +226,9 @@ class CaseEvent(Table, tablename="case_events"):
 class Photo(Table, tablename="photos"):
     id = UUID(primary_key=True)
     district_id = ForeignKey(District, null=False)
-    case_id = ForeignKey(Case, null=True, index=True)
+    case_id = ForeignKey(Case, null=True, index=True, on_delete=OnDelete.no_action)
     kind = Varchar(length=16)
-    before_id = ForeignKey("self", null=True)
+    before_id = ForeignKey("self", null=True, on_delete=OnDelete.no_action)
     sha256 = Varchar(length=64, index=True)
     size = Integer()
     content_type = Varchar(length=32)
@@ -235,8 +238,8 @@ class Photo(Table, tablename="photos"):
     heading = DoublePrecision(null=True, default=None)
     taken_at = Timestamptz()
     stored = Boolean(default=False)
-    uploaded_by_id = ForeignKey(User, null=True)
-    device_id = ForeignKey(Device, null=True)
+    uploaded_by_id = ForeignKey(User, null=True, on_delete=OnDelete.no_action)
+    device_id = ForeignKey(Device, null=True, on_delete=OnDelete.no_action)
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -249,7 +252,7 @@ class Alert(Table, tablename="alerts"):
     level = Varchar(length=8)
     recipient = Varchar(length=64)
     recipient_role = Varchar(length=16)
-    unit_id = ForeignKey(Unit, null=True)
+    unit_id = ForeignKey(Unit, null=True, on_delete=OnDelete.no_action)
     message = Text()
     status = Varchar(length=16, default="pending")
     attempts = Integer(default=0)
@@ -274,8 +277,8 @@ class Mutation(Table, tablename="mutations"):
 
     id = UUID(primary_key=True)
     district_id = ForeignKey(District, null=False)
-    device_id = ForeignKey(Device, null=False)
-    user_id = ForeignKey(User, null=False)
+    device_id = ForeignKey(Device, null=False, on_delete=OnDelete.no_action)
+    user_id = ForeignKey(User, null=False, on_delete=OnDelete.no_action)
     case_id = UUID()
     body_hash = Varchar(length=64)
     status = Varchar(length=16)
