@@ -157,7 +157,11 @@ class TicketCounter(Table, tablename="ticket_counters"):
 
 
 class Case(Table, tablename="cases"):
-    """A citizen's case. `location` (Point, 4326) and the sync column `change_xid` are added in SQL."""
+    """A citizen's case. `location` (Point, 4326) and the sync column `change_xid` are added in SQL.
+
+    Every change moves `change_xid`, which is indexed, so every index here is written at every
+    change: cases keep few of them (district + status, district + change, scope keys, location).
+    """
 
     id = UUID(primary_key=True)
     district_id = ForeignKey(District, null=False)
@@ -166,17 +170,17 @@ class Case(Table, tablename="cases"):
     type = Varchar(length=16)
     category_id = ForeignKey(Category, null=True, on_delete=OnDelete.no_action)
     urgency = Varchar(length=16, default="normal")
-    status = Varchar(length=16, default="registered", index=True)
+    status = Varchar(length=16, default="registered")
     version = Integer(default=1)
     title = Varchar(length=200, default="")
     description = Text(default="")
     address = Text(default="")
     lat = DoublePrecision(null=True, default=None)
     lon = DoublePrecision(null=True, default=None)
-    grid_id = ForeignKey(Grid, null=True, index=True, on_delete=OnDelete.no_action)
-    lead_unit_id = ForeignKey(Unit, null=True, index=True, on_delete=OnDelete.no_action)
+    grid_id = ForeignKey(Grid, null=True, on_delete=OnDelete.no_action)
+    lead_unit_id = ForeignKey(Unit, null=True, on_delete=OnDelete.no_action)
     co_unit_ids = Array(base_column=Integer(), default=list)
-    assignee_id = ForeignKey(User, null=True, index=True, on_delete=OnDelete.no_action)
+    assignee_id = ForeignKey(User, null=True, on_delete=OnDelete.no_action)
     complainant_name = Varchar(length=100, default="")
     complainant_phone = Varchar(length=32, default="")
     contact_consent = Boolean(default=False)
@@ -188,7 +192,7 @@ class Case(Table, tablename="cases"):
     registered_at = Timestamptz(default=TimestamptzNow())
     dispatched_at = Timestamptz(null=True, default=None)
     return_by = Timestamptz(null=True, default=None)
-    due_at = Timestamptz(null=True, default=None, index=True)
+    due_at = Timestamptz(null=True, default=None)
     warn_at = Timestamptz(null=True, default=None)
     due_provisional = Boolean(default=False)
     arrive_by = Timestamptz(null=True, default=None)
@@ -207,7 +211,7 @@ class CaseEvent(Table, tablename="case_events"):
 
     id = UUID(primary_key=True)
     district_id = ForeignKey(District, null=False)
-    case_id = ForeignKey(Case, null=False, index=True)
+    case_id = ForeignKey(Case, null=False)
     seq = Integer()
     action = Varchar(length=32)
     from_status = Varchar(length=16, null=True, default=None)
