@@ -217,13 +217,17 @@ async def load_state(case_id: uuid.UUID, *, lock: bool = False) -> CaseState | N
     return state_from_row(rows[0]) if rows else None
 
 
+async def _category_days(state: CaseState) -> int | None:
+    if state.category_id is None:
+        return None
+    rows = await fetch("SELECT time_limit_days FROM categories WHERE id = {}", state.category_id)
+    return rows[0]["time_limit_days"] if rows else None
+
+
 async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, now: datetime,
                    rules_stamp: str) -> lifecycle.Context:
     rules = await _district_rules(state.district_id, rules_stamp)
-    category_days = None
-    if state.category_id is not None and command.action in ("dispatch", "reopen"):
-        rows = await fetch("SELECT time_limit_days FROM categories WHERE id = {}", state.category_id)
-        category_days = rows[0]["time_limit_days"] if rows else None
+    category_days = await _category_days(state) if command.action in ("dispatch", "reopen") else None
     photos: tuple[PhotoMeta, ...] = ()
     photo_ids = getattr(command.payload, "photo_ids", None)
     if photo_ids:
@@ -293,11 +297,17 @@ async def amend(
     case_id: uuid.UUID, actor: Actor, action: str, changes: dict[str, Any], *, columns: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None, note: str = "", now: datetime | None = None,
 ) -> CaseState:
-    """A change outside the life cycle (linking a repeat, supervision): same lock, version bump and event."""
+    """A change outside the life cycle (linking a repeat, supervision): same lock, version bump and
+    event; a new urgency moves a running deadline."""
     now = now or datetime.now(timezone.utc)
     async with transaction():
-        state = await visible_state(case_id, actor, lock=True)
+        state, stamp = await _visible(case_id, actor, lock=True)
         new = msgspec.structs.replace(state, **changes, version=state.version + 1)
+        if new.urgency != state.urgency:
+            rules = await _district_rules(state.district_id, stamp)
+            moved = lifecycle.deadline_for_urgency(state, new.urgency, rules.calendar, rules.limits,
+                                                   await _category_days(state))
+            new = msgspec.structs.replace(new, **moved)
         draft = lifecycle.EventDraft(action=action, from_status=state.status, to_status=new.status, note=note,
                                      data=data or {}, at=now)
         await _store(state, new, draft, actor, extra_columns=columns or {})

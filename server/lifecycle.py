@@ -44,6 +44,7 @@ from server.scope import can_see
 from server.workdays import Calendar, add_working_days, require_aware
 
 __all__ = [
+    "deadline_for_urgency",
     "replan",
     "PAYLOADS",
     "RULES",
@@ -562,6 +563,20 @@ def replan(case: CaseState, calendar: Calendar, limits: TimeLimits) -> dict[str,
     deadline = plan_deadline(calendar, limits, case.dispatched_at, case.due_days)
     changes = {"due_at": deadline.due_at, "warn_at": deadline.warn_at, "due_provisional": deadline.provisional}
     return None if all(getattr(case, k) == v for k, v in changes.items()) else changes
+
+
+def deadline_for_urgency(
+    case: CaseState, urgency: str, calendar: Calendar, limits: TimeLimits, category_days: int | None
+) -> dict[str, Any]:
+    """A running deadline under a new urgency (a linked repeat becomes important): the limit of the
+    new urgency from the same dispatch, keeping any approved extension. Nothing when no clock runs."""
+    if case.due_days is None or case.dispatched_at is None or case.status not in _OPEN:
+        return {}
+    extension = max(0, case.due_days - handling_days(limits, case.type, case.urgency, category_days))
+    days = handling_days(limits, case.type, urgency, category_days) + extension
+    deadline = plan_deadline(calendar, limits, case.dispatched_at, days)
+    return {"due_at": deadline.due_at, "warn_at": deadline.warn_at, "due_provisional": deadline.provisional,
+            "due_days": days}
 
 
 def apply(case: CaseState, command: Command, actor: Actor, ctx: Context) -> Outcome:

@@ -294,3 +294,14 @@ async def test_an_accusation_cannot_be_dispatched_under_the_accused_unit(client,
     r = await client.post(f"/cases/{case['id']}/dispatch", headers=agent,
                           json={"version": case["version"], "payload": {"unit_id": world.units["street"]}})
     assert r.status_code == 200 and r.json()["lead_unit_id"] == world.units["street"]
+
+
+async def test_linking_a_repeat_gives_a_running_case_the_important_limit(client, world: World, login):
+    agent = await login("agent")
+    earlier = await new_case(client, agent, world)
+    case = await new_case(client, agent, world, dispatch_to="street")
+    r = await client.post(f"/cases/{case['id']}/link-repeat", headers=agent, json={"repeat_of": earlier["id"]})
+    assert r.status_code == 200, r.text
+    linked = r.json()
+    assert linked["urgency"] == "important" and linked["due_at"] > case["due_at"]
+    assert linked["events"][-1]["action"] == "link_repeat"

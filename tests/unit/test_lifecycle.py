@@ -35,6 +35,7 @@ from server.lifecycle import (
     ReturnPayload,
     ReviewPayload,
     apply,
+    deadline_for_urgency,
     parse_payload,
 )
 from server.scope import can_see, case_scope_keys
@@ -811,3 +812,17 @@ def test_limits_are_the_districts() -> None:
     shorter = TimeLimits(return_days=1)
     case = run(make_case(), "dispatch", DispatchPayload(unit_id=LEAD), limits=shorter).case
     assert case.return_by == local(3, 5)
+
+
+# --- urgency changes outside the life cycle ---------------------------------------------------
+
+
+def test_an_important_repeat_gets_the_important_limit_from_the_same_dispatch() -> None:
+    # Dispatched Mon 2 March (Tue 3 is a holiday): 5 working days end with Tue 10, 7 with Thu 12.
+    case = run(make_case("registered"), "dispatch", DispatchPayload(unit_id=LEAD)).case
+    assert case.due_at == local(3, 11) and case.due_days == 5
+    moved = deadline_for_urgency(case, "important", CAL, TimeLimits(), None)
+    assert moved["due_at"] == local(3, 13) and moved["due_days"] == 7
+    extended = msgspec.structs.replace(case, due_days=7)  # two approved extension days
+    assert deadline_for_urgency(extended, "important", CAL, TimeLimits(), None)["due_days"] == 9
+    assert deadline_for_urgency(make_case("registered"), "important", CAL, TimeLimits(), None) == {}
