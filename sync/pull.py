@@ -36,24 +36,40 @@ async def _current_snapshot() -> str:
     return rows[0]["s"]
 
 
-async def _tombstones(actor: Actor, cursor: Cursor, until: str) -> list[uuid.UUID]:
-    """Cases that left one of the actor's keys in this round and are not visible to them now."""
-    if cursor.since is None:
-        return []
+async def _departed(actor: Actor, keys: list[str], cursor: Cursor, until: str) -> list[uuid.UUID]:
+    """Cases that left one of `keys` in this round and are not visible to the actor now."""
     where, args = _window(cursor, until)
     visible, visible_args = visibility_sql(actor)
     rows = await fetch(
         f"SELECT DISTINCT d.case_id FROM case_departures d WHERE d.district_id = {{}} "
         f"AND d.scope_key = ANY({{}}::varchar[]) AND {' AND '.join(where)} "
         f"AND NOT EXISTS (SELECT 1 FROM cases WHERE cases.id = d.case_id AND {visible})",
-        actor.district_id, list(actor_scope_keys(actor)), *args, *visible_args,
+        actor.district_id, keys, *args, *visible_args,
     )
-    return sorted(r["case_id"] for r in rows)
+    return [r["case_id"] for r in rows]
+
+
+async def _lost_with_keys(actor: Actor, lost: list[str]) -> list[uuid.UUID]:
+    """Cases the actor saw only through keys they no longer hold (their cells were reassigned)."""
+    visible, visible_args = visibility_sql(actor)
+    rows = await fetch(
+        f"SELECT id FROM cases WHERE district_id = {{}} AND scope_keys && {{}}::varchar[] AND NOT ({visible})",
+        actor.district_id, lost, *visible_args,
+    )
+    return [r["id"] for r in rows]
 
 
 async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullResponse:
     cursor = decode_cursor(cursor_text)
+    keys = actor_scope_keys(actor)
     until = cursor.until or await _current_snapshot()
+    gone: set[uuid.UUID] = set()
+    if cursor.since is not None and set(cursor.keys) != set(keys):
+        # The user's own scope changed: tombstones for what only the old keys gave, then the whole
+        # scope again, since cases under a new key may never have changed since the cursor.
+        gone = {*await _departed(actor, list(cursor.keys), cursor, until),
+                *await _lost_with_keys(actor, sorted(set(cursor.keys) - set(keys)))}
+        cursor = Cursor(until=until, keys=keys)
     where, args = _window(cursor, until)
     visible, visible_args = visibility_sql(actor)
     where.append(visible)
@@ -69,11 +85,10 @@ async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullRespons
     rows = rows[:limit]
     if has_more:
         last = rows[-1]
-        next_cursor = Cursor(since=cursor.since, until=until, after=(int(last["xid"]), str(last["id"])))
-        tombstones: list[uuid.UUID] = []
+        next_cursor = Cursor(since=cursor.since, until=until, after=(int(last["xid"]), str(last["id"])), keys=keys)
     else:
-        next_cursor = Cursor(since=until)
-        tombstones = await _tombstones(actor, cursor, until)
-    return PullResponse(cases=case_views(rows, actor), tombstones=tombstones,
+        next_cursor = Cursor(since=until, keys=keys)
+        if cursor.since is not None:
+            gone.update(await _departed(actor, list(keys), cursor, until))
+    return PullResponse(cases=case_views(rows, actor), tombstones=sorted(gone),
                         cursor=encode_cursor(next_cursor), has_more=has_more)
-

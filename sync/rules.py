@@ -27,11 +27,13 @@ STATUS_ACTIONS = frozenset({"accept", "arrive", "return", "resolve"})
 
 class Cursor(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     """`since`: the snapshot the device is complete up to (None: nothing yet, a full snapshot).
-    `until`: the snapshot the current round reads up to. `after`: paging key (xid, case id) within it."""
+    `until`: the snapshot the current round reads up to. `after`: paging key (xid, case id) within it.
+    `keys`: the user's scope keys the device's copy was built with, to notice when they change."""
 
     since: str | None = None
     until: str | None = None
     after: tuple[int, str] | None = None
+    keys: tuple[str, ...] = ()
     v: int = 1
 
 

@@ -7,6 +7,7 @@ import uuid
 
 import asyncpg
 
+from server.db import fetch
 from tests.support import World, new_case
 
 
@@ -198,3 +199,19 @@ async def test_concurrent_copies_of_one_mutation_apply_once(client, world: World
     assert statuses == ["applied", "duplicate", "duplicate", "duplicate"]
     r = await client.get(f"/cases/{case['id']}", headers=agent)
     assert [e["action"] for e in r.json()["events"]].count("note") == 1
+
+
+async def test_a_reassigned_cell_leaves_one_phone_and_reaches_the_other(client, world: World, login, device):
+    agent = await login("agent")
+    in_a = await new_case(client, agent, world, cell="cell_a")
+    old_phone, old_device = await device("worker1")
+    new_phone, new_device = await device("worker2")
+    _, _, old_cursor, _ = await pull_all(client, old_phone, old_device)
+    seen, _, new_cursor, _ = await pull_all(client, new_phone, new_device)
+    assert in_a["id"] not in seen
+    # The cell changes hands; no case changes, yet both phones must follow.
+    await fetch("UPDATE grid_workers SET user_id = {} WHERE grid_id = {}", world.users["worker2"], world.grids["cell_a"])
+    seen, tombstones, _, _ = await pull_all(client, old_phone, old_device, old_cursor)
+    assert in_a["id"] in tombstones and in_a["id"] not in seen
+    seen, tombstones, _, _ = await pull_all(client, new_phone, new_device, new_cursor)
+    assert in_a["id"] in seen and tombstones == []
