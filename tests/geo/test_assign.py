@@ -8,6 +8,7 @@ from geo.assign import locate, locate_many, nearest_cell
 from geo.importer import export_grids, import_grids
 from server.tables import Grid
 from tests.geo.conftest import bare_world
+from tests.geo.support import box, feature
 from tests.support import World
 
 
@@ -65,11 +66,11 @@ async def test_shared_edge_tie_break_ignores_ids_and_file_order(client):
     world = await bare_world()
     # Two cells sharing the edge lon = 121.51; "b-west" is stored first, so it has the smaller id.
     features = [
-        _feature("D", "district", None, (121.49, 31.29, 121.53, 31.33), unit=None),
-        _feature("S", "street", "D", (121.49, 31.29, 121.53, 31.33)),
-        _feature("C", "community", "S", (121.50, 31.30, 121.52, 31.31)),
-        _feature("b-west", "cell", "C", (121.50, 31.30, 121.51, 31.31)),
-        _feature("a-east", "cell", "C", (121.51, 31.30, 121.52, 31.31)),
+        feature("D", "district", None, box(121.49, 31.29, 121.53, 31.33), unit=None),
+        feature("S", "street", "D", box(121.49, 31.29, 121.53, 31.33)),
+        feature("C", "community", "S", box(121.50, 31.30, 121.52, 31.31)),
+        feature("b-west", "cell", "C", box(121.50, 31.30, 121.51, 31.31)),
+        feature("a-east", "cell", "C", box(121.51, 31.30, 121.52, 31.31)),
     ]
     report = await import_grids(
         world.district_id, msgspec.json.encode({"type": "FeatureCollection", "features": features})
@@ -88,23 +89,6 @@ async def test_shared_edge_tie_break_ignores_ids_and_file_order(client):
         world.district_id, [on_edge, on_edge, (31.305, 121.5099999), (31.305, 121.5100001)]
     )
     assert [p.grid_code for p in batch] == ["a-east", "a-east", "b-west", "a-east"]
-
-
-def _feature(code, level, parent, bounds, unit="street-1"):
-    west, south, east, north = bounds
-    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
-    return {
-        "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [ring]},
-        "properties": {
-            "code": code,
-            "name": code,
-            "level": level,
-            "parent": parent,
-            "unit": unit,
-            "workers": [],
-        },
-    }
 
 
 async def test_points_outside_every_cell_get_a_clear_answer(world: World, client, login):

@@ -16,35 +16,8 @@ from geo.importer import export_grids, import_grids
 from server.settings import ROOT
 from server.tables import Grid, GridWorker
 from tests.geo.conftest import bare_world, demo_file
+from tests.geo.support import box, feature
 from tests.support import World
-
-
-def box(west: float, south: float, east: float, north: float) -> list[list[float]]:
-    return [[west, south], [east, south], [east, north], [west, north], [west, south]]
-
-
-def feature(
-    code: str,
-    level: str,
-    parent: str | None,
-    ring: list[list[float]],
-    *,
-    unit: str | None = "street-1",
-    workers: tuple[str, ...] = (),
-    geometry: dict | None = None,
-) -> dict[str, Any]:
-    return {
-        "type": "Feature",
-        "geometry": geometry or {"type": "Polygon", "coordinates": [ring]},
-        "properties": {
-            "code": code,
-            "name": code,
-            "level": level,
-            "parent": parent,
-            "unit": unit,
-            "workers": list(workers),
-        },
-    }
 
 
 def collection(*cells: dict[str, Any], community: list[list[float]] | None = None) -> bytes:

@@ -11,7 +11,8 @@ from sqlalchemy import ARRAY, DateTime, bindparam, func, select
 from geo.mapping import light_sql, tolerance_for_zoom
 from geo.sa import engine
 from server.deadlines import light
-from server.tables import Case, Grid
+from server.tables import Case
+from tests.geo.support import inside
 from tests.geo.test_import import assert_rfc7946_polygons
 from tests.support import World
 
@@ -108,13 +109,7 @@ async def test_cases_in_a_bounding_box_are_points_in_lon_lat_order(world: World,
 async def test_cell_counts_split_open_cases_by_light(world: World, client, login):
     admin = await login("admin")
     cell = world.grids["D1-S1-C1-01"]
-    point = (
-        await Grid.raw(
-            "SELECT ST_Y(p) AS lat, ST_X(p) AS lon FROM (SELECT ST_PointOnSurface(geom) AS p "
-            "FROM grids WHERE id = {}) s",
-            cell,
-        )
-    )[0]
+    point = await inside(cell)
     now = datetime.now(timezone.utc)
     hour = timedelta(hours=1)
     plans = {  # status, due_at, warn_at, resolved_at

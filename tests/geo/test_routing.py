@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from geo.routing import Route, RuleIn, add_rule, route
-from server.tables import Grid
+from tests.geo.support import inside
 from tests.support import World
 
 
@@ -94,13 +94,7 @@ async def test_an_accusation_never_goes_to_the_accused(world: World):
 async def test_a_report_on_a_grid_worker_is_routed_away_and_hidden_from_them(world: World, client, login):
     agent, worker1 = await login("agent"), await login("worker1")
     cell = world.grids["D1-S1-C1-01"]
-    point = (
-        await Grid.raw(
-            "SELECT ST_Y(p) AS lat, ST_X(p) AS lon FROM (SELECT ST_PointOnSurface(geom) AS p "
-            "FROM grids WHERE id = {}) s",
-            cell,
-        )
-    )[0]
+    point = await inside(cell)
     cases = {}
     for kind, accused in (("complaint", None), ("report", world.users["worker1"])):
         r = await client.post(
