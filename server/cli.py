@@ -1,7 +1,7 @@
 """`gridcase` on the command line: serve, migrate, load the demo, load calendars.
 
 `gridcase run` is what `make run` calls: with no DATABASE_URL it starts a private cluster under
-`.data/`, stops it again on exit, and serves the API and console on http://127.0.0.1:8000.
+`.data/`, stops it again on exit, and serves the API on http://127.0.0.1:8000.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def _run(args: argparse.Namespace, url: str) -> int:
 
         asyncio.run(_with_pool(load_demo, settings))
         print_demo(settings)
-    print(f"Gridcase serves on http://{settings.host}:{settings.port}  (API docs: /schema, console: /admin)")
+    print(f"Gridcase serves on http://{settings.host}:{settings.port}  (API docs: /schema)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
 
@@ -125,7 +125,7 @@ def _grids(args: argparse.Namespace, url: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gridcase", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="serve the API and console (starts a private cluster without DATABASE_URL)")
+    sub.add_parser("run", help="serve the API (starts a private cluster without DATABASE_URL)")
     sub.add_parser("migrate", help="apply the database migrations")
     sub.add_parser("demo", help="load the demo district (once)")
     cal = sub.add_parser("calendar-load", help="load official working-day calendar files for a district")

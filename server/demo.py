@@ -464,9 +464,8 @@ def print_demo(settings: Settings) -> None:
         f"Gridcase demo: {DISTRICT_NAME} (district code '{DISTRICT_CODE}')",
         f"  URL       {base}",
         f"  API docs  {base}/schema",
-        f"  console   {base}/admin",
         f"Users (password '{settings.demo_password}'):",
         *_user_lines(),
-        f"Open311 civic app key: {API_KEY}  ({base}/open311/v2/)",
+        f"Open311 civic app key: {API_KEY}",
     ]
     print("\n".join(lines))
