@@ -214,7 +214,7 @@ def main() -> int:
 
     root = Path(tempfile.mkdtemp(prefix="gridcase-bench-"))
     os.chmod(root, 0o755)
-    cluster, url = private_cluster(root, "gridcase_bench")
+    cluster, url = private_cluster(root, "gridcase_bench", durable=False)
     try:
         migrate(url)
         return asyncio.run(run(url, throwaway=True))

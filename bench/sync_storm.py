@@ -603,7 +603,7 @@ def main() -> None:
         cluster = None
         url = os.environ.get("BENCH_DATABASE_URL")
         if not url:
-            cluster, url = private_cluster(workdir / "postgres", "sync_storm")
+            cluster, url = private_cluster(workdir / "postgres", "sync_storm", durable=False)
         try:
             # Piccolo's engine reads DATABASE_URL when the tables are first imported (in storm()).
             os.environ["DATABASE_URL"] = url

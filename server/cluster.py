@@ -55,12 +55,14 @@ def free_port() -> int:
 class Cluster:
     """One private cluster in `root`: created on first start, reused after, stopped on `stop()`."""
 
-    def __init__(self, root: Path, bindir: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, bindir: Path, port: int | None = None, *, durable: bool = True) -> None:
         self.root = root
         self.bindir = bindir
         self.port = port or free_port()
         self.pgdata = root / "pgdata"
         self.sockdir = root / "sock"
+        # A throwaway test cluster need not survive a power cut; `make run`'s data should.
+        self.durable = durable
         self._as_owner: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     @property
@@ -81,12 +83,14 @@ class Cluster:
     def start(self) -> Cluster:
         self._own(self.root)
         self._own(self.sockdir)
+        # A cluster left running by a killed `make run` would refuse to start again on a new port.
+        self.stop()
         if not (self.pgdata / "PG_VERSION").exists():
             self._own(self.pgdata)
             self._run(str(self.bindir / "initdb"), "-D", str(self.pgdata), "--auth=trust", "-E", "UTF8",
                       "--locale=C.UTF-8", "-U", "postgres")
-        options = (f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c max_connections=200 -c shared_buffers=256MB")
+        options = (f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1 "
+                   f"-c fsync={'on' if self.durable else 'off'} -c max_connections=200 -c shared_buffers=256MB")
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-o", options, "-l",
                   str(self.root / "postgres.log"), "-w", "start")
         self._wait()

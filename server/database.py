@@ -13,9 +13,10 @@ from server.settings import ROOT
 __all__ = ["migrate", "private_cluster"]
 
 
-def private_cluster(root: Path, database: str, port: int | None = None) -> tuple[Cluster, str]:
+def private_cluster(root: Path, database: str, port: int | None = None, *,
+                    durable: bool = True) -> tuple[Cluster, str]:
     """Start (creating if needed) a cluster in `root` and return it with the database's URL."""
-    cluster = Cluster(root, install_postgis(), port=port).start()
+    cluster = Cluster(root, install_postgis(), port=port, durable=durable).start()
     return cluster, cluster.create_database(database)
 
 

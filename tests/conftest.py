@@ -26,7 +26,7 @@ def _database() -> str:
         return url
     root = Path(tempfile.mkdtemp(prefix="gridcase-test-"))
     os.chmod(root, 0o755)
-    cluster, url = private_cluster(root, "gridcase_test")
+    cluster, url = private_cluster(root, "gridcase_test", durable=False)
 
     def stop() -> None:
         cluster.stop()
