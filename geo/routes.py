@@ -26,7 +26,7 @@ _CONSOLE = frozenset({"agent", "district_admin"})
 GEOJSON = "application/geo+json"  # RFC 7946 §12
 
 
-def _require(actor: NamedDependency[Actor], roles: frozenset[str], what: str) -> None:
+def _require(actor: Actor, roles: frozenset[str], what: str) -> None:
     if actor.role not in roles:
         raise DomainError("forbidden_role", f"a {actor.role} may not {what}", status=403)
 
@@ -97,7 +97,7 @@ class MapController(Controller):
         return LocateOut(inside=False, nearest=await assign.nearest_cell(actor.district_id, lat, lon))
 
 
-async def _case_out(case_id: FromPath[uuid.UUID], actor: NamedDependency[Actor]) -> CaseOut:
+async def _case_out(case_id: uuid.UUID, actor: Actor) -> CaseOut:
     clause, args = cases.visibility_sql(actor)
     rows = await fetch(f"SELECT {cases.VIEW_COLUMNS} FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
     return cases.case_views(rows, actor)[0]

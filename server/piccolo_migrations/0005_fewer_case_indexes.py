@@ -1,7 +1,5 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import ForeignKey
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.column_types import ForeignKey, Timestamptz, Varchar
 
 ID = "2026-11-23T19:42:11:391898"
 VERSION = "1.38.0"

@@ -21,8 +21,7 @@ from server.schemas import CaseCreate, CaseOut, CasePage
 __all__ = ["CaseController", "TRANSITION_ROUTES"]
 
 
-
-async def _visible_case(case_id: FromPath[uuid.UUID], actor: NamedDependency[Actor]) -> CaseOut:
+async def _visible_case(case_id: uuid.UUID, actor: Actor) -> CaseOut:
     clause, args = cases.visibility_sql(actor)
     rows = await fetch(f"SELECT {cases.VIEW_COLUMNS} FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
     if not rows:
