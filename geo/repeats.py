@@ -27,6 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from geo.sa import CASES, DISTRICTS, case_visibility, engine
 from server import cases
+from server.auth import require_role
 from server.domain import Actor, CaseState, DomainError
 from server.tables import Case
 
@@ -178,11 +179,6 @@ async def likely_repeats(
     ]
 
 
-def _require_intake(actor: Actor) -> None:
-    if actor.role not in _INTAKE:
-        raise DomainError("forbidden_role", f"a {actor.role} may not judge repeats", status=403)
-
-
 async def _visible_row(case_id: uuid.UUID, actor: Actor, field: str, lock: bool = False) -> dict:
     clause, args = cases.visibility_sql(actor)
     rows = await Case.raw(
@@ -195,7 +191,7 @@ async def _visible_row(case_id: uuid.UUID, actor: Actor, field: str, lock: bool 
 
 async def find_repeats(case_id: uuid.UUID, actor: Actor, *, limit: int = 20) -> list[RepeatCandidate]:
     """Likely repeats of a registered case (an agent looks right after registering it)."""
-    _require_intake(actor)
+    require_role(actor, _INTAKE, "judge repeats")
     row = await _visible_row(case_id, actor, "case_id")
     probe = RepeatProbe(
         district_id=row["district_id"],
@@ -214,7 +210,7 @@ async def link_repeat(
     case_id: uuid.UUID, repeat_of: uuid.UUID, actor: Actor, *, now: datetime | None = None
 ) -> CaseState:
     """Record that `case_id` repeats the earlier `repeat_of`; the case becomes important."""
-    _require_intake(actor)
+    require_role(actor, _INTAKE, "judge repeats")
     if repeat_of == case_id:
         raise DomainError("self_repeat", "a case cannot repeat itself", "repeat_of", 422)
     async with cases.transaction():

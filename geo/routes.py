@@ -15,8 +15,8 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from geo import assign, mapping, repeats, routing
 from geo.importer import Level
 from server import cases
-from server.db import fetch
-from server.domain import Actor, DomainError
+from server.auth import require_role
+from server.domain import Actor
 from server.errors import ERROR_RESPONSES
 from server.schemas import CaseOut
 
@@ -24,11 +24,6 @@ __all__ = ["GEO_ROUTES", "LinkRepeatRequest", "LocateOut"]
 
 _CONSOLE = frozenset({"agent", "district_admin"})
 GEOJSON = "application/geo+json"  # RFC 7946 §12
-
-
-def _require(actor: Actor, roles: frozenset[str], what: str) -> None:
-    if actor.role not in roles:
-        raise DomainError("forbidden_role", f"a {actor.role} may not {what}", status=403)
 
 
 class LocateOut(msgspec.Struct, kw_only=True):
@@ -59,7 +54,7 @@ class MapController(Controller):
             int, QueryParameter(ge=0, le=22, description="map zoom; sets the simplification")
         ] = 14,
     ) -> mapping.GridFeatureCollection:
-        _require(actor, _CONSOLE, "read the map")
+        require_role(actor, _CONSOLE, "read the map")
         return await mapping.grids_geojson(actor.district_id, level, zoom)
 
     @get("/cases", operation_id="mapCases", media_type=GEOJSON, responses=ERROR_RESPONSES)
@@ -69,13 +64,13 @@ class MapController(Controller):
         bbox: Annotated[str, QueryParameter(description="minLon,minLat,maxLon,maxLat (WGS84)")],
         limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 5_000,
     ) -> mapping.CaseFeatureCollection:
-        _require(actor, _CONSOLE, "read the map")
+        require_role(actor, _CONSOLE, "read the map")
         box = mapping.parse_bbox(bbox)
         return await mapping.cases_in_bbox(actor, box, datetime.now(timezone.utc), limit)
 
     @get("/cells/counts", operation_id="mapCellCounts", responses=ERROR_RESPONSES)
     async def counts(self, actor: NamedDependency[Actor]) -> mapping.CellCounts:
-        _require(actor, _CONSOLE, "read the map")
+        require_role(actor, _CONSOLE, "read the map")
         return await mapping.cell_counts(actor, datetime.now(timezone.utc))
 
     @get("/locate", operation_id="locatePoint", responses=ERROR_RESPONSES)
@@ -95,12 +90,6 @@ class MapController(Controller):
                 worker_ids=list(placement.worker_ids),
             )
         return LocateOut(inside=False, nearest=await assign.nearest_cell(actor.district_id, lat, lon))
-
-
-async def _case_out(case_id: uuid.UUID, actor: Actor) -> CaseOut:
-    clause, args = cases.visibility_sql(actor)
-    rows = await fetch(f"SELECT {cases.VIEW_COLUMNS} FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
-    return cases.case_views(rows, actor)[0]
 
 
 class CaseGeoController(Controller):
@@ -124,15 +113,12 @@ class CaseGeoController(Controller):
         data: JSONBody[LinkRepeatRequest],
     ) -> CaseOut:
         await repeats.link_repeat(case_id, data.repeat_of, actor)
-        return await _case_out(case_id, actor)
+        return await cases.case_view(case_id, actor)
 
     @get("/{case_id:uuid}/route", operation_id="caseRoute", responses=ERROR_RESPONSES)
     async def suggest_route(self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]) -> routing.Route:
-        _require(actor, _CONSOLE, "route cases")
-        state = await cases.load_state(case_id)
-        if state is None or not cases.can_see(actor, state):
-            raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
-        return await routing.route_case(state)
+        require_role(actor, _CONSOLE, "route cases")
+        return await routing.route_case(await cases.visible_state(case_id, actor))
 
 
 class RoutingRuleController(Controller):
@@ -145,17 +131,17 @@ class RoutingRuleController(Controller):
         actor: NamedDependency[Actor],
         category_id: Annotated[int | None, QueryParameter()] = None,
     ) -> list[routing.RuleOut]:
-        _require(actor, _CONSOLE, "read routing rules")
+        require_role(actor, _CONSOLE, "read routing rules")
         return await routing.list_rules(actor.district_id, category_id)
 
     @post("/", operation_id="addRoutingRule", status_code=201, responses=ERROR_RESPONSES)
     async def add_rule(self, actor: NamedDependency[Actor], data: JSONBody[routing.RuleIn]) -> routing.RuleOut:
-        _require(actor, frozenset({"district_admin"}), "change routing rules")
+        require_role(actor, frozenset({"district_admin"}), "change routing rules")
         return await routing.add_rule(actor.district_id, data)
 
     @delete("/{rule_id:int}", operation_id="deleteRoutingRule", responses=ERROR_RESPONSES)
     async def delete_rule(self, actor: NamedDependency[Actor], rule_id: FromPath[int]) -> None:
-        _require(actor, frozenset({"district_admin"}), "change routing rules")
+        require_role(actor, frozenset({"district_admin"}), "change routing rules")
         await routing.delete_rule(actor.district_id, rule_id)
 
 

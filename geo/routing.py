@@ -28,7 +28,8 @@ from sqlalchemy import and_, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from geo.sa import CATEGORIES, GRIDS, ROUTING_RULES, UNITS, USERS, engine
+from geo.sa import CATEGORIES, GRIDS, ROUTING_RULES, UNITS, engine
+from server.cases import accused_units
 from server.domain import CaseState, DomainError
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "list_rules",
     "route",
     "route_case",
-    "units_excluded",
 ]
 
 
@@ -64,28 +64,6 @@ class RuleOut(msgspec.Struct, kw_only=True):
     grid_id: int | None
     unit_id: int
     co_unit_ids: list[int]
-
-
-async def _subtrees(conn: AsyncConnection, roots: Iterable[int]) -> frozenset[int]:
-    roots = [r for r in roots if r is not None]
-    if not roots:
-        return frozenset()
-    tree = select(UNITS.c.id).where(UNITS.c.id.in_(roots)).cte("tree", recursive=True)
-    child = aliased(UNITS)
-    tree = tree.union(select(child.c.id).join(tree, child.c.parent_id == tree.c.id))
-    return frozenset((await conn.execute(select(tree.c.id))).scalars())
-
-
-async def units_excluded(
-    conn: AsyncConnection, accused_unit_id: int | None, accused_user_id: int | None
-) -> frozenset[int]:
-    """The accused unit, the accused person's unit, and every unit under them."""
-    roots = [accused_unit_id]
-    if accused_user_id is not None:
-        roots.append(
-            (await conn.execute(select(USERS.c.unit_id).where(USERS.c.id == accused_user_id))).scalar()
-        )
-    return await _subtrees(conn, roots)
 
 
 async def _grid_chain(conn: AsyncConnection, district_id: int, grid_id: int) -> list[tuple[int, int | None]]:
@@ -116,7 +94,7 @@ async def route(
 ) -> Route:
     """The lead unit and co-units for a case; pass the accused only for a `report` (or use `route_case`)."""
     async with engine().connect() as conn:
-        excluded = await units_excluded(conn, accused_unit_id, accused_user_id)
+        excluded = await accused_units(accused_unit_id, accused_user_id)
         chain = await _grid_chain(conn, district_id, grid_id) if grid_id is not None else []
         depth = {gid: d for d, (gid, _) in enumerate(chain)}
         rules = []

@@ -21,7 +21,7 @@ from server.tables import AuthToken, Device, User
 
 __all__ = [
     "LoginRequest", "LoginResponse", "UserOut", "DeviceRequest", "DeviceResponse", "hash_password",
-    "login", "provide_actor", "register_device", "require_device", "unit_subtree",
+    "login", "provide_actor", "register_device", "require_device", "require_role",
 ]
 
 _hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
@@ -81,13 +81,10 @@ async def login(body: LoginRequest, ttl_hours: int) -> LoginResponse:
     return LoginResponse(token=token, expires_at=expires_at, user=user)
 
 
-async def unit_subtree(unit_id: int) -> frozenset[int]:
-    rows = await fetch(
-        "WITH RECURSIVE t(id) AS (SELECT id FROM units WHERE id = {} "
-        "UNION SELECT u.id FROM units u JOIN t ON u.parent_id = t.id) SELECT id FROM t",
-        unit_id,
-    )
-    return frozenset(r["id"] for r in rows)
+def require_role(actor: Actor, roles: frozenset[str], what: str) -> None:
+    """403 `forbidden_role` unless the actor's role is one of `roles`; `what` completes "may not …"."""
+    if actor.role not in roles:
+        raise DomainError("forbidden_role", f"a {actor.role} may not {what}", status=403)
 
 
 # Everything an Actor needs in one round trip: leaders read their unit's subtree, other unit

@@ -14,7 +14,6 @@ import msgspec
 
 from server import seed
 from server.cases import replan_deadlines
-from server.domain import DomainError
 from server.tables import CalendarYearRow, Case, District
 from server.workdays import CalendarYear
 
@@ -59,8 +58,3 @@ async def calendar_status(district_id: int) -> CalendarStatus:
     if summary["n"]:
         missing = [y for y in range(summary["first"], summary["last"] + 1) if y not in loaded]
     return CalendarStatus(loaded_years=loaded, missing_years=missing, provisional_cases=summary["n"])
-
-
-def require_admin(role: str) -> None:
-    if role != "district_admin":
-        raise DomainError("forbidden_role", "only the district office manages calendars", status=403)

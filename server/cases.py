@@ -16,7 +16,6 @@ from typing import Any
 import msgspec
 
 from server import lifecycle
-from server.auth import unit_subtree
 from server.db import fetch
 from server.deadlines import TimeLimits, light
 from server.domain import Actor, CaseState, DomainError, PhotoMeta
@@ -43,7 +42,7 @@ from server.tables import (
 from server.workdays import Calendar, CalendarYear
 
 __all__ = [
-    "VIEW_COLUMNS", "act", "amend", "can_see", "case_views", "district_calendar", "district_limits", "load_state", "register",
+    "VIEW_COLUMNS", "accused_units", "act", "amend", "can_see", "case_view", "case_views", "district_calendar", "district_limits", "load_state", "register",
     "replan_deadlines", "state_from_row", "transaction", "visibility_sql", "visible_state",
 ]
 
@@ -217,6 +216,13 @@ async def load_state(case_id: uuid.UUID, *, lock: bool = False) -> CaseState | N
     return state_from_row(rows[0]) if rows else None
 
 
+async def _ids(table: str, district_id: int, ids: list[int]) -> frozenset[int]:
+    if not ids:
+        return frozenset()
+    rows = await fetch(f"SELECT id FROM {table} WHERE district_id = {{}} AND id = ANY({{}}::integer[])", district_id, ids)
+    return frozenset(r["id"] for r in rows)
+
+
 async def _category_days(state: CaseState) -> int | None:
     if state.category_id is None:
         return None
@@ -236,28 +242,33 @@ async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, n
     users: frozenset[int] = frozenset()
     squad: frozenset[int] = frozenset()
     if command.action in ("dispatch", "assign"):
-        units = frozenset(r["id"] for r in await Unit.select(Unit.id).where(Unit.district_id == state.district_id))
-        users = frozenset(r["id"] for r in await User.select(User.id).where(User.district_id == state.district_id))
-        members = await User.select(User.id).where(User.unit_id.is_in(list(actor.unit_ids) or [-1]))
-        squad = frozenset(r["id"] for r in members)
+        # Only the units and people the payload names are looked up, not the whole district.
+        p = command.payload
+        named_units = [u for u in (getattr(p, "unit_id", None), *getattr(p, "co_unit_ids", ())) if u is not None]
+        assignee = getattr(p, "assignee_id", None)
+        units = await _ids("units", state.district_id, named_units)
+        users = await _ids("app_users", state.district_id, [assignee] if assignee is not None else [])
+        if assignee is not None:
+            rows = await fetch("SELECT id FROM app_users WHERE id = {} AND unit_id = ANY({}::integer[])",
+                               assignee, sorted(actor.unit_ids))
+            squad = frozenset(r["id"] for r in rows)
     return lifecycle.Context(
         now=now, calendar=rules.calendar, limits=rules.limits, category_days=category_days, photos=photos,
         same_angle=SameAngleRules(), unit_ids_in_district=units, user_ids_in_district=users, squad_user_ids=squad,
-        accused_unit_ids=await _accused_units(state) if command.action == "dispatch" else frozenset(),
+        accused_unit_ids=(await accused_units(state.accused_unit_id, state.accused_user_id)
+                          if command.action == "dispatch" and state.type == "report" else frozenset()),
     )
 
 
-async def _accused_units(state: CaseState) -> frozenset[int]:
-    if state.type != "report":
-        return frozenset()
-    roots = {state.accused_unit_id}
-    if state.accused_user_id is not None:
-        row = await User.select(User.unit_id).where(User.id == state.accused_user_id).first()
-        roots.add(row["unit_id"] if row else None)
-    units: frozenset[int] = frozenset()
-    for root in roots - {None}:
-        units |= await unit_subtree(root)
-    return units
+async def accused_units(accused_unit_id: int | None, accused_user_id: int | None) -> frozenset[int]:
+    """Units an accusation may never reach: the accused unit, the accused person's unit, and every
+    unit under them (dispatch refuses them, routing skips them)."""
+    rows = await fetch(
+        "WITH RECURSIVE t(id) AS ("
+        "SELECT id FROM units WHERE id = {} OR id = (SELECT unit_id FROM app_users WHERE id = {}) "
+        "UNION SELECT u.id FROM units u JOIN t ON u.parent_id = t.id) SELECT id FROM t",
+        accused_unit_id, accused_user_id)
+    return frozenset(r["id"] for r in rows)
 
 
 async def _photo_metas(district_id: int, ids: list[uuid.UUID]) -> tuple[PhotoMeta, ...]:
@@ -386,6 +397,13 @@ VIEW_COLUMNS = (
 )
 _EVENTS = msgspec.json.Decoder(list[EventOut])
 _PHOTOS = msgspec.json.Decoder(list[PhotoOut])
+
+
+async def case_view(case_id: uuid.UUID, actor: Actor, *, scoped: bool = True) -> CaseOut | None:
+    """One case as the actor sees it; with `scoped` only if it is in their scope."""
+    clause, args = visibility_sql(actor) if scoped else ("true", [])
+    rows = await fetch(f"SELECT {VIEW_COLUMNS} FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
+    return case_views(rows, actor)[0] if rows else None
 
 
 def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = None) -> list[CaseOut]:

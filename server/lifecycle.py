@@ -26,7 +26,15 @@ from typing import Any, NamedTuple
 import msgspec
 from msgspec.structs import replace
 
-from server.deadlines import TimeLimits, extend, extension_allowed, handling_days, plan_deadline, plan_hours
+from server.deadlines import (
+    Deadline,
+    TimeLimits,
+    extend,
+    extension_allowed,
+    handling_days,
+    plan_deadline,
+    plan_hours,
+)
 from server.domain import (
     ACTIONS,
     FIELD_ROLES,
@@ -317,16 +325,19 @@ Changes = dict[str, Any]
 Data = dict[str, Any]
 
 
+def _deadline_fields(deadline: Deadline, due_days: int | None) -> Changes:
+    """The case fields a deadline sets; `due_days` counts from dispatched_at, extensions included."""
+    return {"due_at": deadline.due_at, "warn_at": deadline.warn_at, "due_provisional": deadline.provisional,
+            "due_days": due_days}
+
+
 def _start_clock(case: CaseState, ctx: Context) -> tuple[Changes, Data]:
     """A fresh handling deadline from now (dispatch and rework); urgent cases also get arrive_by."""
     days = handling_days(ctx.limits, case.type, case.urgency, ctx.category_days)
     deadline = plan_deadline(ctx.calendar, ctx.limits, ctx.now, days)
     changes: Changes = {
         "dispatched_at": ctx.now,
-        "due_at": deadline.due_at,
-        "warn_at": deadline.warn_at,
-        "due_provisional": deadline.provisional,
-        "due_days": days,
+        **_deadline_fields(deadline, days),
         "arrive_by": None,
         "resolved_at": None,
         **_NO_EXTENSION_REQUEST,
@@ -489,10 +500,7 @@ def _approve_extension(
     else:
         deadline = extend(ctx.calendar, ctx.limits, case.due_at, days)
     changes = {
-        "due_at": deadline.due_at,
-        "warn_at": deadline.warn_at,
-        "due_provisional": deadline.provisional,
-        "due_days": None if case.due_days is None else case.due_days + days,
+        **_deadline_fields(deadline, None if case.due_days is None else case.due_days + days),
         "extensions": case.extensions + 1,
         **_NO_EXTENSION_REQUEST,
     }
@@ -560,8 +568,7 @@ def replan(case: CaseState, calendar: Calendar, limits: TimeLimits) -> dict[str,
     the changed fields, or None when nothing moves. Client clocks play no part: only dispatched_at."""
     if case.due_days is None or case.dispatched_at is None:
         return None
-    deadline = plan_deadline(calendar, limits, case.dispatched_at, case.due_days)
-    changes = {"due_at": deadline.due_at, "warn_at": deadline.warn_at, "due_provisional": deadline.provisional}
+    changes = _deadline_fields(plan_deadline(calendar, limits, case.dispatched_at, case.due_days), case.due_days)
     return None if all(getattr(case, k) == v for k, v in changes.items()) else changes
 
 
@@ -574,9 +581,7 @@ def deadline_for_urgency(
         return {}
     extension = max(0, case.due_days - handling_days(limits, case.type, case.urgency, category_days))
     days = handling_days(limits, case.type, urgency, category_days) + extension
-    deadline = plan_deadline(calendar, limits, case.dispatched_at, days)
-    return {"due_at": deadline.due_at, "warn_at": deadline.warn_at, "due_provisional": deadline.provisional,
-            "due_days": days}
+    return _deadline_fields(plan_deadline(calendar, limits, case.dispatched_at, days), days)
 
 
 def apply(case: CaseState, command: Command, actor: Actor, ctx: Context) -> Outcome:

@@ -20,7 +20,7 @@ from geo.assign import locate
 from server import cases, lifecycle
 from server.db import fetch
 from server.domain import FIELD_ROLES, Actor, CaseState, DomainError
-from server.schemas import CaseCreate, CaseOut
+from server.schemas import CaseCreate
 from server.tables import Case, Category
 from sync.protocol import Mutation, MutationResult, PushResponse, ReportPayload
 from sync.rules import is_stale, mutation_hash
@@ -110,16 +110,10 @@ async def _record(mutation: Mutation, actor: Actor, device_id: uuid.UUID, body_h
     return bool(rows)
 
 
-async def _view(case_id: uuid.UUID, actor: Actor) -> CaseOut | None:
-    rows = await fetch(f"SELECT {cases.VIEW_COLUMNS} FROM cases WHERE id = {{}}", case_id)
-    views = cases.case_views(rows, actor)
-    return views[0] if views else None
-
-
 async def _refusal(actor: Actor, mutation: Mutation, exc: DomainError) -> MutationResult:
     if exc.code == "stale_version":
         return MutationResult(id=str(mutation.id), status="conflict", code=exc.code, message=exc.message,
-                              case=await _view(mutation.case_id, actor))
+                              case=await cases.case_view(mutation.case_id, actor, scoped=False))
     return MutationResult(id=str(mutation.id), status="rejected", code=exc.code, message=exc.message)
 
 
@@ -128,7 +122,9 @@ async def _apply(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: da
         await _report(actor, device_id, mutation, now)
     else:
         await _act(actor, device_id, mutation, now)
-    return MutationResult(id=str(mutation.id), status="applied", case=await _view(mutation.case_id, actor))
+    # The case as it now is, even when the change took it out of the phone's scope (a return).
+    case = await cases.case_view(mutation.case_id, actor, scoped=False)
+    return MutationResult(id=str(mutation.id), status="applied", case=case)
 
 
 async def _act(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: datetime) -> None:

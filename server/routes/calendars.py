@@ -6,12 +6,15 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from server.calendar_admin import CalendarStatus, LoadResult, calendar_status, load_years, require_admin
+from server.auth import require_role
+from server.calendar_admin import CalendarStatus, LoadResult, calendar_status, load_years
 from server.domain import Actor
 from server.errors import ERROR_RESPONSES
 from server.workdays import CalendarYear
 
 __all__ = ["CalendarController"]
+
+_ADMINS = frozenset({"district_admin"})
 
 
 class CalendarController(Controller):
@@ -25,5 +28,5 @@ class CalendarController(Controller):
     @post("/", operation_id="calendarLoad", status_code=200, responses=ERROR_RESPONSES)
     async def load(self, actor: NamedDependency[Actor], data: JSONBody[CalendarYear]) -> LoadResult:
         """Load (or replace) one year's official schedule; provisional deadlines are recomputed."""
-        require_admin(actor.role)
+        require_role(actor, _ADMINS, "manage calendars")
         return await load_years(actor.district_id, [data])

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from geo.assign import locate
 from geo.mapping import LIGHT_SQL_TEXT
 from server import cases, lifecycle
+from server.auth import require_role
 from server.db import fetch
 from server.domain import ACTIONS, Actor, DomainError, Light, Status
 from server.errors import ERROR_RESPONSES
@@ -20,13 +21,14 @@ from server.schemas import CaseCreate, CaseOut, CasePage
 
 __all__ = ["CaseController", "TRANSITION_ROUTES"]
 
+_REGISTRARS = frozenset({"agent", "district_admin", "grid_worker"})
+
 
 async def _visible_case(case_id: uuid.UUID, actor: Actor) -> CaseOut:
-    clause, args = cases.visibility_sql(actor)
-    rows = await fetch(f"SELECT {cases.VIEW_COLUMNS} FROM cases WHERE id = {{}} AND {clause}", case_id, *args)
-    if not rows:
+    view = await cases.case_view(case_id, actor)
+    if view is None:
         raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
-    return cases.case_views(rows, actor)[0]
+    return view
 
 
 class CaseController(Controller):
@@ -35,8 +37,7 @@ class CaseController(Controller):
 
     @post("/", operation_id="registerCase", status_code=201, responses=ERROR_RESPONSES)
     async def register(self, actor: NamedDependency[Actor], data: JSONBody[CaseCreate]) -> CaseOut:
-        if actor.role not in ("agent", "district_admin", "grid_worker"):
-            raise DomainError("forbidden_role", f"a {actor.role} may not register cases", status=403)
+        require_role(actor, _REGISTRARS, "register cases")
         if (data.lat is None) != (data.lon is None):
             raise DomainError("invalid_location", "give both lat and lon, or neither", "lat", 422)
         now = datetime.now(timezone.utc)
