@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -119,9 +119,8 @@ async def photo_for(photo_id: uuid.UUID, actor: Actor) -> dict:
     return row
 
 
-async def _accept_bytes(row: dict, store: PhotoStore) -> None:
+async def _accept_bytes(row: dict, store: PhotoStore, data: bytes) -> None:
     """The bytes are stored and match the hash: they must also be the announced kind of image."""
-    data = await store.get(row["sha256"])
     try:
         info = await asyncio.to_thread(inspect_image, data)
         if info.content_type != row["content_type"]:
@@ -137,13 +136,23 @@ async def _accept_bytes(row: dict, store: PhotoStore) -> None:
 
 async def receive_content(photo_id: uuid.UUID, actor: Actor, stream: AsyncIterable[bytes], store: PhotoStore) -> None:
     row = await photo_for(photo_id, actor)
-    if not row["stored"]:
-        await store.put(row["sha256"], stream, row["size"], row["content_type"])
-        await _accept_bytes(row, store)
+    if row["stored"]:
+        return
+    # Keep the bytes as they stream into storage, so checking the image needs no second read.
+    received: list[bytes] = []
+
+    async def kept() -> AsyncIterator[bytes]:
+        async for chunk in stream:
+            received.append(chunk)
+            yield chunk
+
+    await store.put(row["sha256"], kept(), row["size"], row["content_type"])
+    await _accept_bytes(row, store, b"".join(received))
 
 
 async def finish_upload(photo_id: uuid.UUID, actor: Actor, store: PhotoStore) -> None:
     row = await photo_for(photo_id, actor)
     if not row["stored"]:
         await store.finish_upload(row["sha256"], row["size"], row["content_type"])
-        await _accept_bytes(row, store)
+        # The bytes went straight to object storage: read them once to check them.
+        await _accept_bytes(row, store, await store.get(row["sha256"]))
