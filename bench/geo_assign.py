@@ -88,7 +88,7 @@ def near_edge(lat: float, lon: float) -> bool:
 
 
 async def build_city(code: str) -> int:
-    from geo.sa import engine
+    from geo.tables import engine
 
     async with engine().begin() as conn:
         await conn.execute(
@@ -114,7 +114,7 @@ async def build_city(code: str) -> int:
 
 async def explain(district_id: int, sample: list[tuple[float, float]]) -> str:
     from geo.assign import locate_statement
-    from geo.sa import engine
+    from geo.tables import engine
 
     values = {"district_id": district_id, "lats": [p[0] for p in sample], "lons": [p[1] for p in sample]}
     async with engine().connect() as conn:
@@ -128,7 +128,7 @@ async def explain(district_id: int, sample: list[tuple[float, float]]) -> str:
 
 
 async def spatial_indexes() -> list[str]:
-    from geo.sa import engine
+    from geo.tables import engine
 
     async with engine().connect() as conn:
         rows = await conn.execute(
@@ -174,7 +174,7 @@ async def measure(district_id: int, points: list[tuple[float, float]], label: st
 
 async def run(url: str, throwaway: bool) -> int:
     os.environ["DATABASE_URL"] = url
-    from geo.sa import dispose_engines, engine
+    from geo.tables import dispose_engines, engine
 
     code = f"bench-{os.getpid()}"
     try:
@@ -210,7 +210,8 @@ def main() -> int:
     url = os.environ.get("DATABASE_URL")
     if url:
         return asyncio.run(run(url, throwaway=False))
-    from server.database import migrate, private_cluster
+    from server.db import migrate
+    from server.embedded.cluster import private_cluster
 
     root = Path(tempfile.mkdtemp(prefix="gridcase-bench-"))
     os.chmod(root, 0o755)

@@ -49,8 +49,9 @@ from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from server.cluster import free_port  # noqa: E402
-from server.database import migrate, private_cluster  # noqa: E402
+from server.embedded.cluster import free_port  # noqa: E402
+from server.db import migrate  # noqa: E402
+from server.embedded.cluster import private_cluster  # noqa: E402
 
 LUA = Path(__file__).with_name("sync_storm.lua")
 CELL_DEG = 0.002
@@ -92,9 +93,10 @@ async def _template_case(district_id: int, admin_id: int, unit_id: int, grid_id:
                          category_id: int) -> uuid.UUID:
     """One dispatched case made by the real code path; the others are its clones."""
     from geo.assign import Placement
-    from server import cases, lifecycle
-    from server.domain import Actor
-    from server.schemas import CaseCreate
+    from server.cases import service as cases
+    from server.cases import lifecycle
+    from server.accounts.domain import Actor
+    from server.cases.schemas import CaseCreate
 
     actor = Actor(user_id=admin_id, role="district_admin", district_id=district_id, unit_id=unit_id)
     body = CaseCreate(type="complaint", description="Overflowing bin", category_id=category_id,
@@ -109,8 +111,8 @@ async def _template_case(district_id: int, admin_id: int, unit_id: int, grid_id:
 
 
 async def load_district(url: str, devices: int, total_cases: int) -> District:
-    from server import seed
-    from server.auth import hash_password
+    from server.districts import setup as seed
+    from server.accounts.service import hash_password
 
     code = f"storm-{secrets.token_hex(3)}"
     district_id = await seed.create_district(code, "Storm district")
@@ -435,7 +437,7 @@ async def explain(url: str, sql: str, args: tuple, *, generic: bool = False) -> 
 
 
 async def _actor(token: str):
-    from server.auth import actor_for_user
+    from server.accounts.service import actor_for_user
     from server.tables import AuthToken, User
 
     row = await AuthToken.select(AuthToken.user_id).where(

@@ -21,7 +21,7 @@ from sqlalchemy import ARRAY, Float, Integer, bindparam, func, literal_column, s
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from geo.sa import GRID_WORKERS, GRIDS, engine
+from geo.tables import GRID_WORKERS, GRIDS, engine
 
 __all__ = ["NearestCell", "Placement", "locate", "locate_many", "locate_statement", "nearest_cell"]
 

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from geo.importer import LEVELS, ImportReport, district_id_by_code, export_grids, import_grids
-from geo.sa import dispose_engines
+from geo.tables import dispose_engines
 
 __all__ = ["add_arguments", "grids_command", "run"]
 

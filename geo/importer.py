@@ -52,7 +52,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from geo.sa import DISTRICTS, GRID_WORKERS, GRIDS, UNITS, USERS, engine
+from geo.tables import DISTRICTS, GRID_WORKERS, GRIDS, UNITS, USERS, engine
 
 __all__ = [
     "LEVELS",

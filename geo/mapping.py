@@ -22,8 +22,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from geo.importer import Level
-from geo.sa import CASES, GRIDS, case_visibility, engine
-from server.domain import OPEN_STATUSES, Actor, DomainError, Light
+from geo.tables import CASES, GRIDS, case_visibility, engine
+from server.cases.domain import OPEN_STATUSES, Light
+from server.accounts.domain import Actor
+from server.errors import DomainError
 
 __all__ = [
     "BBox",

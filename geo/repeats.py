@@ -25,10 +25,12 @@ from sqlalchemy import Float, and_, bindparam, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from geo.sa import CASES, DISTRICTS, case_visibility, engine
-from server import cases
-from server.auth import require_role
-from server.domain import Actor, CaseState, DomainError
+from geo.tables import CASES, DISTRICTS, case_visibility, engine
+from server.cases import service as cases
+from server.accounts.guards import require_role
+from server.accounts.domain import Actor
+from server.cases.domain import CaseState
+from server.errors import DomainError
 from server.tables import Case
 
 __all__ = [

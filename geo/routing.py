@@ -28,9 +28,10 @@ from sqlalchemy import and_, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
-from geo.sa import CATEGORIES, GRIDS, ROUTING_RULES, UNITS, engine
-from server.cases import accused_units
-from server.domain import CaseState, DomainError
+from geo.tables import CATEGORIES, GRIDS, ROUTING_RULES, UNITS, engine
+from server.cases.service import accused_units
+from server.cases.domain import CaseState
+from server.errors import DomainError
 
 __all__ = [
     "Route",

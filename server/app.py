@@ -12,12 +12,17 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
-from geo.sa import dispose_engines
-from server.auth import provide_actor
+from geo.tables import dispose_engines
+from server.accounts.service import provide_actor
 from server.db import close_pool, start_pool
-from server.errors import EXCEPTION_HANDLERS
+from server.http import EXCEPTION_HANDLERS
 from server.photos.storage import photo_store_from
-from server.routes import ROUTES
+from geo.controllers import GEO_ROUTES
+from server.accounts.controllers import AuthController, DeviceController
+from server.calendar.controllers import CalendarController
+from server.cases.controllers import TRANSITION_ROUTES, CaseController
+from server.photos.controllers import PhotoController
+from sync.controllers import SyncController
 from server.settings import Settings, get_settings
 
 __all__ = ["create_app"]
@@ -67,7 +72,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         name="swagger-assets",
     )
     return Litestar(
-        route_handlers=[*ROUTES, assets],
+        route_handlers=[
+            AuthController, DeviceController, CalendarController, CaseController, *TRANSITION_ROUTES, SyncController,
+            PhotoController, *GEO_ROUTES, assets,
+        ],
         dependencies={
             "actor": Provide(provide_actor),
             "settings": Provide(lambda: settings, sync_to_thread=False),

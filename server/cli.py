@@ -15,7 +15,8 @@ from pathlib import Path
 
 from geo.cli import add_arguments as grids_arguments
 from geo.cli import run as grids_run
-from server.database import migrate, private_cluster
+from server.db import migrate
+from server.embedded.cluster import private_cluster
 from server.settings import get_settings
 
 __all__ = ["main"]
@@ -81,7 +82,7 @@ def _migrate(args: argparse.Namespace, url: str) -> int:
 @command("demo")
 @_with_database
 def _demo(args: argparse.Namespace, url: str) -> int:
-    from server.demo import load_demo, print_demo
+    from server.demo.district import load_demo, print_demo
 
     asyncio.run(_with_pool(load_demo, get_settings()))
     print_demo(get_settings())
@@ -97,7 +98,7 @@ def _run(args: argparse.Namespace, url: str) -> int:
 
     settings = get_settings()
     if settings.load_demo:
-        from server.demo import load_demo, print_demo
+        from server.demo.district import load_demo, print_demo
 
         asyncio.run(_with_pool(load_demo, settings))
         print_demo(settings)
@@ -109,7 +110,7 @@ def _run(args: argparse.Namespace, url: str) -> int:
 @command("calendar-load")
 @_with_database
 def _calendar_load(args: argparse.Namespace, url: str) -> int:
-    from server.calendar_admin import load_year_files
+    from server.calendar.service import load_year_files
 
     loaded = asyncio.run(_with_pool(load_year_files, args.district, [Path(p) for p in args.files]))
     print(f"loaded {loaded}")

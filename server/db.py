@@ -1,4 +1,4 @@
-"""Raw SQL on the hot paths (case writes, sync push and pull), through Piccolo's own engine.
+"""The one way to the database: Piccolo's engine and pool, raw SQL through `fetch`, migrations.
 
 `fetch("… {} …", *args)` takes the same `{}` placeholders as Piccolo's `Table.raw` and runs on the
 connection of Piccolo's current transaction (or its pool), so it joins the same transactions.
@@ -8,12 +8,16 @@ itself on a push (profiled with pyinstrument): the translated SQL is cached per 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from functools import lru_cache
 from typing import Any
 
+from server.settings import ROOT
 from server.tables import Case
 
-__all__ = ["close_pool", "fetch", "start_pool"]
+__all__ = ["close_pool", "fetch", "migrate", "start_pool", "transaction"]
 
 
 async def _keep_session(connection: Any) -> None:
@@ -49,3 +53,17 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
         return [dict(r) for r in await connection.fetch(query, *args)]
     finally:
         await connection.close()
+
+
+def transaction() -> Any:
+    """A transaction on the pool; `fetch` and Piccolo queries inside it join it."""
+    return Case._meta.db.transaction()
+
+
+def migrate(database_url: str) -> None:
+    """Apply Piccolo migrations in a child process, so this process's engine is not created early."""
+    env = {**os.environ, "DATABASE_URL": database_url, "PICCOLO_CONF": "piccolo_conf"}
+    piccolo = [sys.executable, "-m", "piccolo.main", "migrations", "forwards", "all"]
+    done = subprocess.run(piccolo, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0 or "failed" in done.stdout.lower():
+        raise RuntimeError(f"migrations failed:\n{done.stdout}\n{done.stderr}")

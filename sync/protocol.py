@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from server.schemas import GPS, CaseOut, inline_schema
+from server.cases.schemas import GPS, CaseOut
 
 __all__ = [
+    "inline_schema", "mutation_hash",
     "Mutation", "MutationResult", "PullRequest", "PullResponse", "PushRequest", "PushResponse", "PUSH_ACTIONS",
     "ReportPayload",
 ]
@@ -18,6 +20,23 @@ __all__ = [
 # The field actions a handheld may push; the rest of the life cycle is the office's.
 PUSH_ACTIONS = ("accept", "arrive", "note", "return", "resolve", "report")
 PushAction = Literal["accept", "arrive", "note", "return", "resolve", "report"]
+
+
+def inline_schema(struct_type: type) -> dict[str, Any]:
+    """A Struct's JSON Schema with every reference resolved in place, for OpenAPI documentation of
+    a field the handler decodes by itself (so the schema registry never sees the type)."""
+    (top,), components = msgspec.json.schema_components([struct_type], ref_template="{name}")
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(components[node["$ref"]])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return resolve(top)
 
 
 class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -78,3 +97,9 @@ class MutationResult(msgspec.Struct, omit_defaults=True):
 
 class PushResponse(msgspec.Struct):
     results: list[MutationResult]
+
+
+def mutation_hash(mutation: Mutation) -> str:
+    """Identity of a mutation's body: a replay must match it exactly to count as the same one."""
+    body = msgspec.json.encode(msgspec.to_builtins(mutation), order="sorted")
+    return hashlib.sha256(body).hexdigest()

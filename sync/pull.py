@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from server.cases import VIEW_COLUMNS, case_views, visibility_sql
+from server.cases.service import VIEW_COLUMNS, case_views, visibility_sql
 from server.db import fetch
-from server.domain import Actor
-from server.scope import actor_scope_keys
+from server.accounts.domain import Actor
+from server.cases.scope import actor_scope_keys
 from sync.protocol import PullResponse
-from sync.rules import Cursor, decode_cursor, encode_cursor
+from sync.cursor import Cursor, decode_cursor, encode_cursor
 
 __all__ = ["pull"]
 

@@ -17,13 +17,18 @@ import msgspec
 from asyncpg.exceptions import UniqueViolationError
 
 from geo.assign import locate
-from server import cases, lifecycle
+from server.cases import service as cases
+from server.cases import lifecycle
 from server.db import fetch
-from server.domain import FIELD_ROLES, Actor, CaseState, DomainError
-from server.schemas import CaseCreate
+from server.accounts.roles import FIELD_ROLES
+from server.accounts.domain import Actor
+from server.cases.domain import CaseState
+from server.errors import DomainError
+from server.cases.schemas import CaseCreate
 from server.tables import Case, Category
 from sync.protocol import Mutation, MutationResult, PushResponse, ReportPayload
-from sync.rules import is_stale, mutation_hash
+from sync.conflicts import is_stale
+from sync.protocol import mutation_hash
 
 __all__ = ["push"]
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from server.database import migrate, private_cluster
+from server.db import migrate
+from server.embedded.cluster import private_cluster
 
 _DB_TESTS = ("tests/unit",)
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from server.app import create_app
-from server.cluster import free_port
+from server.embedded.cluster import free_port
 from server.db import close_pool, start_pool
 from tests.support import PASSWORD, World, build_world, running
 

@@ -16,7 +16,7 @@ import httpx
 import msgspec
 from PIL import Image
 
-from server import seed
+from server.districts import setup as seed
 from server.tables import Category, Grid, GridWorker
 
 PASSWORD = "secret-pw"

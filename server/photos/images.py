@@ -10,7 +10,7 @@ import msgspec
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from server.domain import DomainError
+from server.errors import DomainError
 
 __all__ = ["CONTENT_TYPES", "ImageInfo", "inspect_image", "make_thumbnail"]
 

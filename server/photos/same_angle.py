@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from server.domain import DomainError, PhotoMeta
+from server.errors import DomainError
+from server.photos.domain import PhotoMeta
 
 __all__ = [
     "DEFAULT_RULES",

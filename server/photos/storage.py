@@ -33,7 +33,7 @@ import minio
 from minio.commonconfig import REPLACE, CopySource
 from minio.error import S3Error
 
-from server.domain import DomainError
+from server.errors import DomainError
 
 __all__ = [
     "DEFAULT_MAX_SIZE",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timezone
 
-from server import cases, lifecycle
-from server.auth import actor_for_user
+from server.cases import service as cases
+from server.cases import lifecycle
+from server.accounts.service import actor_for_user
 from server.tables import User
 from tests.support import World, new_case
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from server.demo import API_KEY, DISTRICT_CODE, USERS, load_demo
+from server.demo.district import API_KEY, DISTRICT_CODE, USERS, load_demo
 from server.photos.images import inspect_image
 from server.photos.storage import photo_store_from
 from server.settings import Settings

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from geo.assign import locate
-from server import cases, lifecycle
-from server.auth import actor_for_user
-from server.demo import start_for_light
-from server.schemas import CaseCreate
+from server.cases import service as cases
+from server.cases import lifecycle
+from server.accounts.service import actor_for_user
+from server.demo.district import start_for_light
+from server.cases.schemas import CaseCreate
 from server.tables import Photo, User
 from tests.support import CELL_POINTS, World, new_case
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from server.cluster import free_port
+from server.embedded.cluster import free_port
 from tests.support import running
 
 

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import ARRAY, DateTime, bindparam, func, select
 
 from geo.mapping import light_sql, tolerance_for_zoom
-from geo.sa import engine
-from server.deadlines import light
+from geo.tables import engine
+from server.calendar.deadlines import light
 from server.tables import Case
 from tests.geo.support import inside
 from tests.geo.test_import import assert_rfc7946_polygons

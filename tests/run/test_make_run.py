@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlparse
 import httpx
 import pytest
 
-from server.cluster import free_port
+from server.embedded.cluster import free_port
 from tests.support import running
 
 # Loading the demo into an empty database takes a few seconds; a loaded one is skipped at once.

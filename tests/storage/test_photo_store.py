@@ -12,7 +12,7 @@ import httpx
 import minio
 import pytest
 
-from server.domain import DomainError
+from server.errors import DomainError
 from server.photos.storage import LocalPhotoStore, MinioPhotoStore, PhotoStore, photo_store_from
 
 MAX_SIZE = 64 * 1024

@@ -30,10 +30,12 @@ import msgspec
 import pytest
 
 from geo.assign import Placement
-from server import cases, lifecycle, seed
-from server.cluster import free_port
-from server.domain import Actor
-from server.schemas import CaseCreate
+from server.cases import service as cases
+from server.cases import lifecycle
+from server.districts import setup as seed
+from server.embedded.cluster import free_port
+from server.accounts.domain import Actor
+from server.cases.schemas import CaseCreate
 from server.settings import ROOT
 from server.tables import Case
 from tests.support import PASSWORD, add_grid, running, square, unique_code

@@ -10,17 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.deadlines import (
-    Deadline,
-    TimeLimits,
-    extend,
-    extension_allowed,
-    handling_days,
-    light,
-    plan_deadline,
-    plan_hours,
-)
-from server.workdays import Calendar, CalendarYear, builtin_calendar_dir, load_calendar_dir
+from server.calendar.deadlines import Deadline, TimeLimits, extend, extension_allowed, handling_days, light, plan_deadline, plan_hours
+from server.calendar.workdays import Calendar, CalendarYear, builtin_calendar_dir, load_calendar_dir
 
 CST = ZoneInfo("Asia/Shanghai")
 SHIPPED = load_calendar_dir(builtin_calendar_dir())

@@ -14,32 +14,14 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from server.deadlines import TimeLimits
-from server.domain import ACTIONS, Actor, CaseState, DomainError, PhotoMeta
-from server.lifecycle import (
-    PAYLOADS,
-    RULES,
-    AnswerPayload,
-    AssignPayload,
-    CallbackPayload,
-    Command,
-    Context,
-    DispatchPayload,
-    EmptyPayload,
-    ExtensionDecisionPayload,
-    ExtensionRequestPayload,
-    NotePayload,
-    Outcome,
-    Payload,
-    ResolvePayload,
-    ReturnPayload,
-    ReviewPayload,
-    apply,
-    deadline_for_urgency,
-    parse_payload,
-)
-from server.scope import can_see, case_scope_keys
-from server.workdays import Calendar
+from server.calendar.deadlines import TimeLimits
+from server.cases.domain import ACTIONS, CaseState
+from server.accounts.domain import Actor
+from server.errors import DomainError
+from server.photos.domain import PhotoMeta
+from server.cases.lifecycle import PAYLOADS, RULES, AnswerPayload, AssignPayload, CallbackPayload, Command, Context, DispatchPayload, EmptyPayload, ExtensionDecisionPayload, ExtensionRequestPayload, NotePayload, Outcome, Payload, ResolvePayload, ReturnPayload, ReviewPayload, apply, deadline_for_urgency, parse_payload
+from server.cases.scope import can_see, case_scope_keys
+from server.calendar.workdays import Calendar
 
 TZ = ZoneInfo("Asia/Shanghai")
 HOLIDAY = date(2026, 3, 3)

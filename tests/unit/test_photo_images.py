@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from PIL import Image
 
-from server.domain import DomainError
+from server.errors import DomainError
 from server.photos.images import ImageInfo, inspect_image, make_thumbnail
 
 

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 import msgspec
 import pytest
 
-from server.domain import DomainError, PhotoMeta
+from server.errors import DomainError
+from server.photos.domain import PhotoMeta
 from server.photos.same_angle import (
     SameAngleRules,
     check_pair,

@@ -12,18 +12,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from server.workdays import (
-    Calendar,
-    CalendarYear,
-    Due,
-    add_working_days,
-    builtin_calendar_dir,
-    export_chinese_calendar_year,
-    is_working_day,
-    load_calendar_dir,
-    subtract_working_days,
-    working_days_between,
-)
+from server.calendar.workdays import Calendar, CalendarYear, Due, add_working_days, builtin_calendar_dir, export_chinese_calendar_year, is_working_day, load_calendar_dir, subtract_working_days, working_days_between
 
 CST = ZoneInfo("Asia/Shanghai")
 CN = Calendar.of(load_calendar_dir(builtin_calendar_dir()))

@@ -14,11 +14,11 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from geo import assign, mapping, repeats, routing
 from geo.importer import Level
-from server import cases
-from server.auth import require_role
-from server.domain import Actor
-from server.errors import ERROR_RESPONSES
-from server.schemas import CaseOut
+from server.cases import service as cases
+from server.accounts.guards import require_role
+from server.accounts.domain import Actor
+from server.http import ERROR_RESPONSES
+from server.cases.schemas import CaseOut
 
 __all__ = ["GEO_ROUTES", "LinkRepeatRequest", "LocateOut"]
 

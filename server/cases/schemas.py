@@ -8,31 +8,16 @@ from typing import Annotated, Any
 
 import msgspec
 
-from server.domain import CaseType, Channel, Light, PhotoKind, Status, Urgency
+from server.cases.domain import CaseType, Channel, Light, Status, Urgency
+from server.photos.domain import PhotoKind
 
-__all__ = ["inline_schema", "CaseCreate", "CaseOut", "CasePage", "EventOut", "PhotoOut", "TransitionRequest", "GPS"]
+__all__ = ["CaseCreate", "CaseOut", "CasePage", "EventOut", "PhotoOut", "TransitionRequest", "GPS"]
 
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Text200 = Annotated[str, msgspec.Meta(max_length=200)]
 Text4k = Annotated[str, msgspec.Meta(max_length=4000)]
 
-
-def inline_schema(struct_type: type) -> dict[str, Any]:
-    """A Struct's JSON Schema with every reference resolved in place, for OpenAPI documentation of
-    a field the handler decodes by itself (so the schema registry never sees the type)."""
-    (top,), components = msgspec.json.schema_components([struct_type], ref_template="{name}")
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                return resolve(components[node["$ref"]])
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    return resolve(top)
 
 
 class GPS(msgspec.Struct, forbid_unknown_fields=True):

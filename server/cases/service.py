@@ -15,20 +15,16 @@ from typing import Any
 
 import msgspec
 
-from server import lifecycle
-from server.db import fetch
-from server.deadlines import TimeLimits, light
-from server.domain import Actor, CaseState, DomainError, PhotoMeta
+from server.cases import lifecycle
+from server.db import fetch, transaction
+from server.calendar.deadlines import TimeLimits, light
+from server.accounts.domain import Actor
+from server.cases.domain import CaseState
+from server.errors import DomainError
+from server.photos.domain import PhotoMeta
 from server.photos.same_angle import SameAngleRules
-from server.schemas import GPS, CaseCreate, CaseOut, EventOut, PhotoOut
-from server.scope import (
-    actor_deny_keys,
-    actor_scope_keys,
-    can_see,
-    case_scope_keys,
-    mask_phone,
-    phone_visible,
-)
+from server.cases.schemas import GPS, CaseCreate, CaseOut, EventOut, PhotoOut
+from server.cases.scope import actor_deny_keys, actor_scope_keys, can_see, case_scope_keys, mask_phone, phone_visible
 from server.tables import (
     CalendarYearRow,
     Case,
@@ -39,11 +35,11 @@ from server.tables import (
     Unit,
     User,
 )
-from server.workdays import Calendar, CalendarYear
+from server.calendar.workdays import Calendar, CalendarYear
 
 __all__ = [
     "VIEW_COLUMNS", "accused_units", "act", "amend", "can_see", "case_view", "case_views", "district_calendar", "district_limits", "load_state", "register",
-    "replan_deadlines", "state_from_row", "transaction", "visibility_sql", "visible_state",
+    "replan_deadlines", "state_from_row", "visibility_sql", "visible_state",
 ]
 
 _STATE_FIELDS = frozenset(CaseState.__struct_fields__)
@@ -61,9 +57,6 @@ def visibility_sql(actor: Actor) -> tuple[str, list[Any]]:
     clause = "district_id = {} AND scope_keys && {}::varchar[] AND NOT scope_keys && {}::varchar[]"
     return clause, [actor.district_id, list(actor_scope_keys(actor)), list(actor_deny_keys(actor))]
 
-
-def transaction():
-    return Case._meta.db.transaction()
 
 
 def state_from_row(row: dict[str, Any]) -> CaseState:

@@ -26,30 +26,15 @@ from typing import Any, NamedTuple
 import msgspec
 from msgspec.structs import replace
 
-from server.deadlines import (
-    Deadline,
-    TimeLimits,
-    extend,
-    extension_allowed,
-    handling_days,
-    plan_deadline,
-    plan_hours,
-)
-from server.domain import (
-    ACTIONS,
-    FIELD_ROLES,
-    Action,
-    Actor,
-    CaseState,
-    DomainError,
-    PhotoMeta,
-    Role,
-    Satisfaction,
-    Status,
-)
+from server.calendar.deadlines import Deadline, TimeLimits, extend, extension_allowed, handling_days, plan_deadline, plan_hours
+from server.cases.domain import ACTIONS, Action, CaseState, Satisfaction, Status
+from server.accounts.roles import FIELD_ROLES, Role
+from server.accounts.domain import Actor
+from server.errors import DomainError
+from server.photos.domain import PhotoMeta
 from server.photos.same_angle import SameAngleRules, check_resolution
-from server.scope import can_see
-from server.workdays import Calendar, add_working_days, require_aware
+from server.cases.scope import can_see
+from server.calendar.workdays import Calendar, add_working_days, require_aware
 
 __all__ = [
     "deadline_for_urgency",

@@ -1,4 +1,4 @@
-"""HTTP endpoints of the offline sync API: pull, push and photo uploads (DESIGN §12)."""
+"""HTTP endpoints of photos: upload slots, streamed uploads, presigned finishes, images, thumbnails."""
 
 from __future__ import annotations
 
@@ -8,39 +8,15 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from server.auth import require_device
-from server.domain import Actor, DomainError
-from server.errors import ERROR_RESPONSES
+from server.accounts.domain import Actor
+from server.accounts.guards import require_device
+from server.errors import DomainError
+from server.http import ERROR_RESPONSES
+from server.photos.slots import PhotoSlot, PhotoSlotRequest, finish_upload, photo_for, receive_content, request_slot
 from server.photos.storage import PhotoStore
 from server.settings import Settings
-from sync.photos import PhotoSlot, PhotoSlotRequest, finish_upload, photo_for, receive_content, request_slot
-from sync.protocol import PullRequest, PullResponse, PushRequest, PushResponse
-from sync.pull import pull
-from sync.push import push
 
-__all__ = ["PhotoController", "SyncController"]
-
-
-class SyncController(Controller):
-    path = "/sync"
-    tags = ["sync"]
-
-    @post("/pull", operation_id="syncPull", status_code=200, responses=ERROR_RESPONSES)
-    async def pull(self, actor: NamedDependency[Actor], settings: NamedDependency[Settings], data: JSONBody[PullRequest]) -> PullResponse:
-        """Cases in the caller's scope changed since `cursor` (null: a full snapshot, paged), with
-        tombstones for cases that left the scope. Repeat while `has_more`; keep the last cursor."""
-        await require_device(data.device_id, actor)
-        return await pull(actor, data.cursor, min(data.limit, settings.sync_max_pull))
-
-    @post("/push", operation_id="syncPush", status_code=200, responses=ERROR_RESPONSES)
-    async def push(self, actor: NamedDependency[Actor], settings: NamedDependency[Settings], data: JSONBody[PushRequest]) -> PushResponse:
-        """Apply mutations in order, each exactly once: `applied`, `duplicate` (a replay: the stored
-        result), `rejected` (with a code) or `conflict` (the case moved on: the current case)."""
-        if len(data.mutations) > settings.sync_max_batch:
-            raise DomainError("batch_too_large", f"at most {settings.sync_max_batch} mutations per push",
-                              "mutations", 413)
-        await require_device(data.device_id, actor)
-        return await push(actor, data.device_id, data.mutations)
+__all__ = ["PhotoController"]
 
 
 class PhotoController(Controller):

@@ -12,12 +12,15 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from geo.assign import locate
 from geo.mapping import LIGHT_SQL_TEXT
-from server import cases, lifecycle
-from server.auth import require_role
+from server.cases import service as cases
+from server.cases import lifecycle
+from server.accounts.guards import require_role
 from server.db import fetch
-from server.domain import ACTIONS, Actor, DomainError, Light, Status
-from server.errors import ERROR_RESPONSES
-from server.schemas import CaseCreate, CaseOut, CasePage
+from server.cases.domain import ACTIONS, Light, Status
+from server.accounts.domain import Actor
+from server.errors import DomainError
+from server.http import ERROR_RESPONSES
+from server.cases.schemas import CaseCreate, CaseOut, CasePage
 
 __all__ = ["CaseController", "TRANSITION_ROUTES"]
 

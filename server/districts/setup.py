@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from server.auth import hash_password
+from server.accounts.service import hash_password
 from server.tables import CalendarYearRow, Category, District, Unit, User
-from server.workdays import CalendarYear, builtin_calendar_dir, load_calendar_dir
+from server.calendar.workdays import CalendarYear, builtin_calendar_dir, load_calendar_dir
 
 __all__ = ["DEFAULT_CATEGORIES", "add_category", "add_unit", "add_user", "create_district", "load_calendar_years"]
 

@@ -6,9 +6,9 @@ from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from server.auth import DeviceRequest, DeviceResponse, LoginRequest, LoginResponse, login, register_device
-from server.domain import Actor
-from server.errors import ERROR_RESPONSES
+from server.accounts.service import DeviceRequest, DeviceResponse, LoginRequest, LoginResponse, login, register_device
+from server.accounts.domain import Actor
+from server.http import ERROR_RESPONSES
 from server.settings import Settings
 
 __all__ = ["AuthController", "DeviceController"]

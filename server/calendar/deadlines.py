@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from server.domain import CaseType, Light, Urgency
-from server.workdays import Calendar, add_working_days, require_aware, subtract_working_days
+from server.cases.domain import CaseType, Light, Urgency
+from server.calendar.workdays import Calendar, add_working_days, require_aware, subtract_working_days
 
 __all__ = [
     "Deadline",

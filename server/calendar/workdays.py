@@ -1,6 +1,6 @@
 """Working days of an official calendar, and deadlines counted in them (DESIGN §5).
 
-A calendar is data: one `CalendarYear` per year, shipped as JSON under `server/calendars/CN`.
+A calendar is data: one `CalendarYear` per year, shipped as JSON under `server/calendar/years`.
 A year's schedule is published late in the year before, so arithmetic regularly walks into a
 year that has no file yet. Such a year is counted on weekends alone and every result that looked
 at it says so (`Due.provisional`, `Due.missing_years`): the caller can flag the deadline and
@@ -10,7 +10,7 @@ Deadlines end at local midnight: a limit of n working days means "by the end of 
 day after the day the clock started", in the calendar's timezone. Results are aware UTC datetimes.
 
 Regenerate a year's file from the `chinesecalendar` package with
-`python -m server.workdays 2026 > server/calendars/CN/2026.json`.
+`python -m server.calendar.workdays 2026 > server/calendar/years/2026.json`.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def working_days_between(cal: Calendar, start: datetime, end: datetime) -> float
 
 def builtin_calendar_dir() -> Path:
     """The shipped mainland China calendars, one `<year>.json` per published year."""
-    return Path(__file__).parent / "calendars" / "CN"
+    return Path(__file__).parent / "years"
 
 
 def load_calendar_dir(path: str | Path) -> list[CalendarYear]:

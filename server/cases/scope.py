@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from server.domain import Actor, CaseState
+from server.accounts.domain import Actor
+from server.cases.domain import CaseState
 
 __all__ = [
     "actor_deny_keys",

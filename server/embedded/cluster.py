@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["Cluster", "find_pg_bin", "free_port", "install_postgis"]
+__all__ = ["Cluster", "find_pg_bin", "free_port", "install_postgis", "private_cluster"]
 
 APT_PACKAGES = ("postgresql-15", "postgresql-15-postgis-3", "postgresql-15-postgis-3-scripts")
 
@@ -117,3 +117,10 @@ class Cluster:
         if (self.pgdata / "postmaster.pid").exists():
             subprocess.run([*self._as_owner, str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast",
                             "-w", "stop"], capture_output=True)
+
+
+def private_cluster(root: Path, database: str, port: int | None = None, *,
+                    durable: bool = True) -> tuple[Cluster, str]:
+    """Start (creating if needed) a cluster in `root` and return it with the database's URL."""
+    cluster = Cluster(root, install_postgis(), port=port, durable=durable).start()
+    return cluster, cluster.create_database(database)

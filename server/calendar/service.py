@@ -12,10 +12,10 @@ from pathlib import Path
 
 import msgspec
 
-from server import seed
-from server.cases import replan_deadlines
+from server.districts import setup as seed
+from server.cases.service import replan_deadlines
 from server.tables import CalendarYearRow, Case, District
-from server.workdays import CalendarYear
+from server.calendar.workdays import CalendarYear
 
 __all__ = ["CalendarStatus", "LoadResult", "calendar_status", "load_years", "load_year_files"]
 

@@ -29,19 +29,21 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from geo.assign import locate
-from geo.demo import demo_feature_collection
+from server.demo.grids import demo_feature_collection
 from geo.importer import import_grids
-from server import cases, lifecycle
-from server.auth import actor_for_user
-from server.deadlines import Deadline, TimeLimits, handling_days, light, plan_deadline
-from server.domain import OPEN_STATUSES, Actor
+from server.cases import service as cases
+from server.cases import lifecycle
+from server.accounts.service import actor_for_user
+from server.calendar.deadlines import Deadline, TimeLimits, handling_days, light, plan_deadline
+from server.cases.domain import OPEN_STATUSES
+from server.accounts.domain import Actor
 from server.photos.images import make_thumbnail
 from server.photos.storage import PhotoStore, photo_store_from
-from server.schemas import CaseCreate
-from server.seed import add_unit, add_user, create_district
+from server.cases.schemas import CaseCreate
+from server.districts.setup import add_unit, add_user, create_district
 from server.settings import Settings
 from server.tables import ApiKey, Category, District, Grid, Photo, RoutingRule, User
-from server.workdays import Calendar
+from server.calendar.workdays import Calendar
 
 __all__ = ["API_KEY", "DISTRICT_CODE", "USERS", "load_demo", "print_demo", "start_for_light"]
 

@@ -1,36 +1,29 @@
-"""The shared vocabulary of Gridcase as plain msgspec Structs (DESIGN §1, §3, §4, §6).
+"""The vocabulary of a case (DESIGN §3, §4) and `CaseState`, the part the pure rules read and change.
 
-Nothing here touches HTTP or SQL: the API, the sync push and the alert worker all load rows into
-these Structs, call the pure rules (`server.lifecycle`, `server.deadlines`, `server.scope`,
-`server.photos.same_angle`) and store what comes back.
+Nothing here touches HTTP or SQL: the API, the sync push and the alert worker load rows into
+these Structs, call the pure rules (`lifecycle`, `scope`, `server.calendar`) and store the result.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 import msgspec
 
 __all__ = [
     "ACTIONS",
+    "OPEN_STATUSES",
     "Action",
-    "Actor",
     "CaseState",
-    "Channel",
-    "DomainError",
-    "Light",
-    "PhotoKind",
-    "PhotoMeta",
-    "Role",
-    "Status",
     "CaseType",
+    "Channel",
+    "Light",
+    "Satisfaction",
+    "Status",
     "Urgency",
 ]
-
-Role = Literal["agent", "grid_worker", "squad_member", "squad_leader", "unit_leader", "district_admin", "evaluator"]
-FIELD_ROLES: frozenset[str] = frozenset({"grid_worker", "squad_member", "squad_leader"})
 
 Channel = Literal["phone", "wechat", "web", "app", "letter", "visit", "patrol", "open311"]
 CaseType = Literal["consult", "help", "complaint", "report", "suggestion"]
@@ -42,38 +35,12 @@ Status = Literal[
 OPEN_STATUSES: frozenset[str] = frozenset({"registered", "dispatched", "accepted", "on_site"})
 Light = Literal["green", "yellow", "red"]
 Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
-PhotoKind = Literal["before", "after", "evidence"]
 
 Action = Literal[
     "dispatch", "answer", "accept", "return", "arrive", "resolve", "review", "callback", "close",
     "reopen", "archive", "request_extension", "approve_extension", "assign", "note",
 ]
-ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
-
-
-class DomainError(Exception):
-    """A rule said no. `code` is machine-readable and becomes the API error's `code`."""
-
-    def __init__(self, code: str, message: str, field: str | None = None, status: int = 409) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        self.status = status
-
-
-class Actor(msgspec.Struct, frozen=True, kw_only=True):
-    """Who is acting, with what they may see: loaded once per request by the service layer."""
-
-    user_id: int
-    role: Role
-    district_id: int
-    unit_id: int | None = None
-    # Units whose cases this actor reads and handles: own unit, plus the subtree for leaders.
-    unit_ids: frozenset[int] = frozenset()
-    # Grid cells a grid worker owns.
-    grid_ids: frozenset[int] = frozenset()
-    device_id: uuid.UUID | None = None
+ACTIONS: tuple[str, ...] = get_args(Action)
 
 
 class CaseState(msgspec.Struct, kw_only=True):
@@ -120,20 +87,3 @@ class CaseState(msgspec.Struct, kw_only=True):
     supervised: bool = False
     # The grid worker who found the case on patrol keeps seeing it on their handheld.
     reported_by: int | None = None
-
-
-class PhotoMeta(msgspec.Struct, frozen=True, kw_only=True):
-    """A stored photo's metadata (DESIGN §6). `before_id` is set on an `after` photo."""
-
-    id: uuid.UUID
-    case_id: uuid.UUID | None
-    kind: PhotoKind
-    lat: float
-    lon: float
-    accuracy_m: float
-    heading: float | None
-    taken_at: datetime
-    sha256: str
-    size: int
-    content_type: str
-    before_id: uuid.UUID | None = None

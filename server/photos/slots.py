@@ -16,8 +16,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from server.cases import visible_state
-from server.domain import Actor, DomainError, PhotoKind
+from server.cases.service import visible_state
+from server.accounts.domain import Actor
+from server.errors import DomainError
+from server.photos.domain import PhotoKind
 from server.photos.images import CONTENT_TYPES, inspect_image, make_thumbnail
 from server.photos.same_angle import validate_gps
 from server.photos.storage import PhotoStore

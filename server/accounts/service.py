@@ -16,12 +16,13 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from litestar import Request
 
 from server.db import fetch
-from server.domain import Actor, DomainError
+from server.accounts.domain import Actor
+from server.errors import DomainError
 from server.tables import AuthToken, Device, User
 
 __all__ = [
     "LoginRequest", "LoginResponse", "UserOut", "DeviceRequest", "DeviceResponse", "hash_password",
-    "login", "provide_actor", "register_device", "require_device", "require_role",
+    "login", "provide_actor", "register_device",
 ]
 
 _hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
@@ -81,11 +82,6 @@ async def login(body: LoginRequest, ttl_hours: int) -> LoginResponse:
     return LoginResponse(token=token, expires_at=expires_at, user=user)
 
 
-def require_role(actor: Actor, roles: frozenset[str], what: str) -> None:
-    """403 `forbidden_role` unless the actor's role is one of `roles`; `what` completes "may not …"."""
-    if actor.role not in roles:
-        raise DomainError("forbidden_role", f"a {actor.role} may not {what}", status=403)
-
 
 # Everything an Actor needs in one round trip: leaders read their unit's subtree, other unit
 # members their unit, grid workers their cells.
@@ -136,13 +132,3 @@ async def register_device(body: DeviceRequest, actor: Actor) -> DeviceResponse:
                platform=body.platform, app_version=body.app_version)
     )
     return DeviceResponse(device_id=device_id)
-
-
-async def require_device(device_id: uuid.UUID, actor: Actor) -> None:
-    """A push or pull names a device: it must exist and belong to the caller."""
-    rows = await fetch("SELECT user_id FROM devices WHERE id = {}", device_id)
-    row = rows[0] if rows else None
-    if row is None:
-        raise DomainError("unknown_device", "register the device with POST /devices first", "device_id", 404)
-    if row["user_id"] != actor.user_id:
-        raise DomainError("device_not_yours", "this device is registered to another user", "device_id", 403)

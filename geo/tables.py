@@ -37,8 +37,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from server.domain import Actor
-from server.scope import actor_deny_keys, actor_scope_keys
+from server.accounts.domain import Actor
+from server.cases.scope import actor_deny_keys, actor_scope_keys
 from server.tables import Case, Category, District, Grid, GridWorker, RoutingRule, Unit, User
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Pure rules of the sync API: the opaque cursor, replay identity, and when a push conflicts.
+"""The pull cursor: a pure rule, stated here beside the code that depends on it.
 
 The cursor is a pair of PostgreSQL snapshots (`xmin:xmax:xip,…` text). A case row records the
 transaction that last changed it (`change_xid`); a change belongs to a pull round when its
@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import uuid
 
 import msgspec
 
-from server.domain import DomainError
-from sync.protocol import Mutation
+from server.errors import DomainError
 
-__all__ = ["Cursor", "decode_cursor", "encode_cursor", "is_stale", "mutation_hash", "STATUS_ACTIONS"]
-
-# Actions that move the status: a stale base version is a conflict. `note` only appends.
-STATUS_ACTIONS = frozenset({"accept", "arrive", "return", "resolve"})
+__all__ = ["Cursor", "decode_cursor", "encode_cursor"]
 
 
 class Cursor(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -66,18 +61,3 @@ def _is_snapshot(text: str) -> bool:
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
         return False
     return all(x.isdigit() for x in parts[2].split(",")) if parts[2] else True
-
-
-def mutation_hash(mutation: Mutation) -> str:
-    """Identity of a mutation's body: a replay must match it exactly to count as the same one."""
-    body = msgspec.json.encode(msgspec.to_builtins(mutation), order="sorted")
-    return hashlib.sha256(body).hexdigest()
-
-
-def is_stale(action: str, base_version: int, current_version: int, later_changes_by_device: bool) -> bool:
-    """A status-changing push conflicts when someone else changed the case after the version the
-    phone saw. Changes the same device pushed since (earlier in the batch, or in a batch whose
-    answer was lost) do not count: the phone made them and builds on them."""
-    if action not in STATUS_ACTIONS or base_version >= current_version:
-        return False
-    return not later_changes_by_device
