@@ -37,7 +37,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +49,8 @@ from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from server.embedded.cluster import free_port  # noqa: E402
 from server.db import migrate  # noqa: E402
-from server.embedded.cluster import private_cluster  # noqa: E402
+from server.embedded.cluster import free_port, private_cluster  # noqa: E402
 
 LUA = Path(__file__).with_name("sync_storm.lua")
 CELL_DEG = 0.002
@@ -61,8 +60,9 @@ console = Console(width=170)
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=2000,
-                        help="grid workers, each with a handheld and a cell")
+    parser.add_argument(
+        "--devices", type=int, default=2000, help="grid workers, each with a handheld and a cell"
+    )
     parser.add_argument("--cases", type=int, default=40000, help="open cases, spread evenly over the cells")
     parser.add_argument("--batch", type=int, default=20, help="mutations per push")
     parser.add_argument("--seconds", type=int, default=10, help="length of the re-pull and replay phases")
@@ -84,44 +84,56 @@ class District(msgspec.Struct, kw_only=True):
 
 
 async def _columns(conn: asyncpg.Connection, table: str) -> list[str]:
-    rows = await conn.fetch("SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                            "current_schema() AND table_name = $1 ORDER BY ordinal_position", table)
+    rows = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+        "current_schema() AND table_name = $1 ORDER BY ordinal_position",
+        table,
+    )
     return [r["column_name"] for r in rows]
 
 
-async def _template_case(district_id: int, admin_id: int, unit_id: int, grid_id: int,
-                         category_id: int) -> uuid.UUID:
+async def _template_case(
+    district_id: int, admin_id: int, unit_id: int, grid_id: int, category_id: int
+) -> uuid.UUID:
     """One dispatched case made by the real code path; the others are its clones."""
     from geo.assign import Placement
-    from server.cases import service as cases
-    from server.cases import lifecycle
     from server.accounts.domain import Actor
+    from server.cases import lifecycle
+    from server.cases import service as cases
     from server.cases.schemas import CaseCreate
 
     actor = Actor(user_id=admin_id, role="district_admin", district_id=district_id, unit_id=unit_id)
-    body = CaseCreate(type="complaint", description="Overflowing bin", category_id=category_id,
-                      lat=SOUTH + CELL_DEG / 2, lon=WEST + CELL_DEG / 2, complainant_phone="13812345678")
+    body = CaseCreate(
+        type="complaint",
+        description="Overflowing bin",
+        category_id=category_id,
+        lat=SOUTH + CELL_DEG / 2,
+        lon=WEST + CELL_DEG / 2,
+        complainant_phone="13812345678",
+    )
     placement = Placement(grid_id=grid_id, grid_code="", unit_id=unit_id, worker_ids=())
     async with cases.transaction():
-        state = await cases.register(body, district_id=district_id, actor=actor,
-                                     now=datetime.now(timezone.utc), placement=placement)
+        state = await cases.register(
+            body, district_id=district_id, actor=actor, now=datetime.now(UTC), placement=placement
+        )
     dispatch = lifecycle.Command(action="dispatch", payload=lifecycle.DispatchPayload(unit_id=unit_id))
     await cases.act(state.id, dispatch, actor)
     return state.id
 
 
 async def load_district(url: str, devices: int, total_cases: int) -> District:
-    from server.districts import setup as seed
     from server.accounts.service import hash_password
+    from server.districts import setup as seed
 
     code = f"storm-{secrets.token_hex(3)}"
     district_id = await seed.create_district(code, "Storm district")
     office = await seed.add_unit(district_id, "office", "District complaint office")
     street = await seed.add_unit(district_id, "street", "Street office", parent_id=office)
-    admin_id = await seed.add_user(district_id, f"admin-{code}", "Admin", "district_admin",
-                                   secrets.token_hex(8), unit_id=office)
+    admin_id = await seed.add_user(
+        district_id, f"admin-{code}", "Admin", "district_admin", secrets.token_hex(8), unit_id=office
+    )
     category_id = await seed.add_category(district_id, "storm", "Storm", days=5)
-    cols = max(1, round(devices ** 0.5))
+    cols = max(1, round(devices**0.5))
     conn = await asyncpg.connect(url)
     try:
         with Progress(console=console, transient=False) as progress:
@@ -131,61 +143,109 @@ async def load_district(url: str, devices: int, total_cases: int) -> District:
                 "SELECT $1, format('cell-%s', lpad(i::text, 5, '0')), format('Cell %s', i), 'cell', $2, "
                 "ST_Multi(ST_MakeEnvelope($3 + (i % $5) * $4, $6 + (i / $5) * $4, "
                 "$3 + (i % $5 + 1) * $4, $6 + (i / $5 + 1) * $4, 4326)) FROM generate_series(0, $7 - 1) i",
-                district_id, street, WEST, CELL_DEG, cols, SOUTH, devices)
-            cells = [r["id"] for r in await conn.fetch(
-                "SELECT id FROM grids WHERE district_id = $1 AND level = 'cell' ORDER BY code", district_id)]
+                district_id,
+                street,
+                WEST,
+                CELL_DEG,
+                cols,
+                SOUTH,
+                devices,
+            )
+            cells = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM grids WHERE district_id = $1 AND level = 'cell' ORDER BY code",
+                    district_id,
+                )
+            ]
             progress.advance(step)
             # One password hash for all: nobody logs in, tokens are stored directly below.
             password = hash_password(secrets.token_hex(8))
-            await conn.copy_records_to_table("app_users", columns=[
-                "district_id", "username", "name", "role", "unit_id", "phone", "password_hash", "active"],
-                records=[(district_id, f"w{i}-{code}", f"Worker {i}", "grid_worker", street, "", password,
-                          True) for i in range(devices)])
-            users = [r["id"] for r in await conn.fetch(
-                "SELECT id FROM app_users WHERE district_id = $1 AND role = 'grid_worker' ORDER BY id",
-                district_id)]
+            await conn.copy_records_to_table(
+                "app_users",
+                columns=[
+                    "district_id",
+                    "username",
+                    "name",
+                    "role",
+                    "unit_id",
+                    "phone",
+                    "password_hash",
+                    "active",
+                ],
+                records=[
+                    (district_id, f"w{i}-{code}", f"Worker {i}", "grid_worker", street, "", password, True)
+                    for i in range(devices)
+                ],
+            )
+            users = [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM app_users WHERE district_id = $1 AND role = 'grid_worker' ORDER BY id",
+                    district_id,
+                )
+            ]
             progress.advance(step)
             await conn.copy_records_to_table(
-                "grid_workers", columns=["district_id", "grid_id", "user_id"],
-                records=[(district_id, g, u) for g, u in zip(cells, users, strict=True)])
+                "grid_workers",
+                columns=["district_id", "grid_id", "user_id"],
+                records=[(district_id, g, u) for g, u in zip(cells, users, strict=True)],
+            )
             progress.advance(step)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             device_ids = [uuid.uuid4() for _ in users]
             await conn.copy_records_to_table(
                 "devices",
                 columns=["id", "district_id", "user_id", "name", "platform", "app_version", "created_at"],
-                records=[(d, district_id, u, "handheld", "android", "2.0", now)
-                         for d, u in zip(device_ids, users, strict=True)])
+                records=[
+                    (d, district_id, u, "handheld", "android", "2.0", now)
+                    for d, u in zip(device_ids, users, strict=True)
+                ],
+            )
             progress.advance(step)
             tokens = [secrets.token_urlsafe(32) for _ in users]
             # Stored as server.auth stores them: the SHA-256 of the token.
             await conn.copy_records_to_table(
-                "auth_tokens", columns=["token_hash", "district_id", "user_id", "created_at", "expires_at"],
-                records=[(hashlib.sha256(t.encode()).hexdigest(), district_id, u, now,
-                          now + timedelta(days=1)) for t, u in zip(tokens, users, strict=True)])
+                "auth_tokens",
+                columns=["token_hash", "district_id", "user_id", "created_at", "expires_at"],
+                records=[
+                    (hashlib.sha256(t.encode()).hexdigest(), district_id, u, now, now + timedelta(days=1))
+                    for t, u in zip(tokens, users, strict=True)
+                ],
+            )
             progress.advance(step)
 
             template = await _template_case(district_id, admin_id, street, cells[0], category_id)
             await _clone_cases(conn, progress, district_id, template, total_cases)
             step = progress.add_task("vacuum, analyze", total=1)
-            for table in ("cases", "case_events", "app_users", "devices", "auth_tokens", "grid_workers",
-                          "grids"):
+            for table in (
+                "cases",
+                "case_events",
+                "app_users",
+                "devices",
+                "auth_tokens",
+                "grid_workers",
+                "grids",
+            ):
                 await conn.execute(f"VACUUM ANALYZE {table}")
             progress.advance(step)
         version = await conn.fetchval("SELECT max(version) FROM cases WHERE district_id = $1", district_id)
         by_cell: dict[int, list[str]] = {g: [] for g in cells}
         for r in await conn.fetch(
-                "SELECT id::text AS id, grid_id FROM cases WHERE district_id = $1 ORDER BY id", district_id):
+            "SELECT id::text AS id, grid_id FROM cases WHERE district_id = $1 ORDER BY id", district_id
+        ):
             by_cell[r["grid_id"]].append(r["id"])
     finally:
         await conn.close()
     devices_by_cell = zip(tokens, device_ids, cells, strict=True)
-    return District(id=district_id, case_version=version,
-                    devices=[(t, str(d), by_cell[g]) for t, d, g in devices_by_cell])
+    return District(
+        id=district_id, case_version=version, devices=[(t, str(d), by_cell[g]) for t, d, g in devices_by_cell]
+    )
 
 
-async def _clone_cases(conn: asyncpg.Connection, progress: Progress, district_id: int, template: uuid.UUID,
-                       total: int) -> None:
+async def _clone_cases(
+    conn: asyncpg.Connection, progress: Progress, district_id: int, template: uuid.UUID, total: int
+) -> None:
     """Copies of the template case (row and events), case n in cell n mod cells, in chunks."""
     case_columns = [c for c in await _columns(conn, "cases") if c != "change_xid"]  # the trigger stamps it
     # Case k of a cell sits on a 10 x 10 lattice inside it.
@@ -208,14 +268,14 @@ async def _clone_cases(conn: asyncpg.Connection, progress: Progress, district_id
             SELECT array_agg(id ORDER BY code) AS ids, count(*)::int AS count FROM grids
             WHERE district_id = $1 AND level = 'cell'
         ), new AS (
-            INSERT INTO cases ({', '.join(case_columns)})
-            SELECT {', '.join(own.get(col, f't.{col}') for col in case_columns)}
+            INSERT INTO cases ({", ".join(case_columns)})
+            SELECT {", ".join(own.get(col, f"t.{col}") for col in case_columns)}
             FROM cases t, c, generate_series($2::int, $3::int - 1) n, grids cell
             WHERE t.id = $5 AND cell.id = c.ids[n % c.count + 1]
             RETURNING id, district_id
         )
-        INSERT INTO case_events ({', '.join(event_columns)})
-        SELECT {', '.join(event_own.get(col, f'e.{col}') for col in event_columns)}
+        INSERT INTO case_events ({", ".join(event_columns)})
+        SELECT {", ".join(event_own.get(col, f"e.{col}") for col in event_columns)}
         FROM new, case_events e WHERE e.case_id = $5
     """
     chunk = 2000
@@ -228,8 +288,9 @@ async def _clone_cases(conn: asyncpg.Connection, progress: Progress, district_id
     async with conn.transaction():
         await conn.execute("DELETE FROM case_events WHERE case_id = $1", template)
         await conn.execute("DELETE FROM cases WHERE id = $1", template)
-        await conn.execute("UPDATE ticket_counters SET last = $2 WHERE district_id = $1", district_id,
-                           total + 1)
+        await conn.execute(
+            "UPDATE ticket_counters SET last = $2 WHERE district_id = $1", district_id, total + 1
+        )
 
 
 # --- the server and wrk -------------------------------------------------------------------------
@@ -262,8 +323,16 @@ def serve(url: str, workdir: Path, processes: int) -> Iterator[tuple[int, list[i
     env = {**os.environ, "DATABASE_URL": url, "GRIDCASE_PHOTO_DIR": str(workdir / "photos")}
     log_path = workdir / "server.log"
     with log_path.open("w") as log:
-        servers = [subprocess.Popen([sys.executable, __file__, "--serve-on", str(port)], cwd=ROOT, env=env,
-                                    stdout=log, stderr=subprocess.STDOUT) for _ in range(processes)]
+        servers = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--serve-on", str(port)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(processes)
+        ]
     try:
         deadline = time.monotonic() + 60
         # Every process must listen before wrk connects, or the first ones get all the connections.
@@ -302,8 +371,10 @@ class CpuMeter:
     async def _backends(self) -> list[int]:
         conn = await asyncpg.connect(self.url)
         try:
-            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                                    "AND pid <> pg_backend_pid()")
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
         finally:
             await conn.close()
         return [r["pid"] for r in rows]
@@ -370,17 +441,41 @@ class Phase(msgspec.Struct):
         return self.answered * self.per_request / (self.duration_us / 1e6)
 
 
-def run_wrk(wrk: str, port: int, path: str, lines: list[tuple[str, dict]], *, name: str, once: bool,
-            seconds: int, connections: int, workdir: Path, per_request: int = 1,
-            capture: Path | None = None) -> Phase:
+def run_wrk(
+    wrk: str,
+    port: int,
+    path: str,
+    lines: list[tuple[str, dict]],
+    *,
+    name: str,
+    once: bool,
+    seconds: int,
+    connections: int,
+    workdir: Path,
+    per_request: int = 1,
+    capture: Path | None = None,
+) -> Phase:
     data = workdir / f"{name.replace(' ', '_')}.tsv"
     with data.open("wb") as f:
         for token, body in lines:
             f.write(token.encode() + b"\t" + msgspec.json.encode(body) + b"\n")
     finished = workdir / f"{data.stem}.done"
-    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s", "-s", str(LUA),
-               f"http://127.0.0.1:{port}{path}", "--", str(data), "once" if once else "loop",
-               str(capture or "-"), str(finished)]
+    command = [
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "60s",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{port}{path}",
+        "--",
+        str(data),
+        "once" if once else "loop",
+        str(capture or "-"),
+        str(finished),
+    ]
     with console.status(f"{name}: wrk {' '.join(command[1:5])} …"):
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while process.poll() is None and not finished.exists():
@@ -424,10 +519,13 @@ async def explain(url: str, sql: str, args: tuple, *, generic: bool = False) -> 
             await conn.execute(f"PREPARE probe AS {sql}")
             await conn.execute("SET plan_cache_mode = force_generic_plan")
             # EXECUTE takes no bind parameters: spell the arguments as literals of the statement's types.
-            types = await conn.fetchval("SELECT parameter_types::text[] FROM pg_prepared_statements "
-                                        "WHERE name = 'probe'")
-            literals = [await conn.fetchval(f"SELECT quote_nullable($1::{t}::text)", arg)
-                        for t, arg in zip(types, args, strict=True)]
+            types = await conn.fetchval(
+                "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = 'probe'"
+            )
+            literals = [
+                await conn.fetchval(f"SELECT quote_nullable($1::{t}::text)", arg)
+                for t, arg in zip(types, args, strict=True)
+            ]
             rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE probe({', '.join(literals)})")
         else:
             rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
@@ -440,8 +538,11 @@ async def _actor(token: str):
     from server.accounts.service import actor_for_user
     from server.tables import AuthToken, User
 
-    row = await AuthToken.select(AuthToken.user_id).where(
-        AuthToken.token_hash == hashlib.sha256(token.encode()).hexdigest()).first()
+    row = (
+        await AuthToken.select(AuthToken.user_id)
+        .where(AuthToken.token_hash == hashlib.sha256(token.encode()).hexdigest())
+        .first()
+    )
     return await actor_for_user(await User.select().where(User.id == row["user_id"]).first())
 
 
@@ -482,9 +583,18 @@ def batches(district: District, size: int) -> list[tuple[str, dict]]:
         moves = case_ids[: size // 4]
         ops = [(action, c, {}) for c in moves for action in ("accept", "arrive")]
         ops += [("note", case_ids[i % len(case_ids)], {"text": f"note {i}"}) for i in range(size - len(ops))]
-        mutations = [{"id": str(uuid.uuid4()), "case_id": c, "base_version": district.case_version,
-                      "action": a, "payload": p, "client_time": "2026-11-24T08:00:00+08:00",
-                      "gps": {"lat": SOUTH, "lon": WEST, "accuracy": 6}} for a, c, p in ops]
+        mutations = [
+            {
+                "id": str(uuid.uuid4()),
+                "case_id": c,
+                "base_version": district.case_version,
+                "action": a,
+                "payload": p,
+                "client_time": "2026-11-24T08:00:00+08:00",
+                "gps": {"lat": SOUTH, "lon": WEST, "accuracy": 6},
+            }
+            for a, c, p in ops
+        ]
         out.append((token, {"device_id": device_id, "mutations": mutations}))
     return out
 
@@ -497,39 +607,64 @@ async def storm(args: argparse.Namespace, url: str, workdir: Path, wrk: str) -> 
     try:
         started = time.monotonic()
         district = await load_district(url, args.devices, args.cases)
-        console.print(f"loaded {args.devices:,} devices and {args.cases:,} cases "
-                      f"in {time.monotonic() - started:.1f} s")
+        console.print(
+            f"loaded {args.devices:,} devices and {args.cases:,} cases in {time.monotonic() - started:.1f} s"
+        )
         phases: list[Phase] = []
         with serve(url, workdir, args.workers) as (port, pids):
 
-            async def phase(path: str, lines: list[tuple[str, dict]], name: str, *, once: bool, seconds: int,
-                            per_request: int = 1, capture: Path | None = None) -> None:
+            async def phase(
+                path: str,
+                lines: list[tuple[str, dict]],
+                name: str,
+                *,
+                once: bool,
+                seconds: int,
+                per_request: int = 1,
+                capture: Path | None = None,
+            ) -> None:
                 async with CpuMeter(url, pids) as meter:
-                    done = run_wrk(wrk, port, path, lines, name=name, once=once, seconds=seconds,
-                                   connections=args.connections, workdir=workdir, per_request=per_request,
-                                   capture=capture)
-                phases.append(msgspec.structs.replace(done, server_cpu=meter.server,
-                                                      postgres_cpu=meter.postgres))
+                    done = run_wrk(
+                        wrk,
+                        port,
+                        path,
+                        lines,
+                        name=name,
+                        once=once,
+                        seconds=seconds,
+                        connections=args.connections,
+                        workdir=workdir,
+                        per_request=per_request,
+                        capture=capture,
+                    )
+                phases.append(
+                    msgspec.structs.replace(done, server_cpu=meter.server, postgres_cpu=meter.postgres)
+                )
 
             firsts = [(t, {"device_id": d, "cursor": None, "limit": 100}) for t, d, _ in district.devices]
             cursors_file = workdir / "cursors.tsv"
             await phase("/sync/pull", firsts, "first pull", once=True, seconds=300, capture=cursors_file)
             grid_cursor = dict(line.split("\t") for line in cursors_file.read_text().splitlines())
             cell_of = await _cells(url, district.id)
-            agains = [(t, {"device_id": d, "cursor": grid_cursor[str(cell_of[d])], "limit": 100})
-                      for t, d, _ in district.devices if str(cell_of[d]) in grid_cursor]
+            agains = [
+                (t, {"device_id": d, "cursor": grid_cursor[str(cell_of[d])], "limit": 100})
+                for t, d, _ in district.devices
+                if str(cell_of[d]) in grid_cursor
+            ]
             await phase("/sync/pull", agains, "empty re-pull", once=False, seconds=args.seconds)
             token, body = agains[-1]
             pull_plans = await empty_repull_plans(url, token, body["cursor"])
             pushes = batches(district, args.batch)
-            await phase("/sync/push", pushes, "push", once=True, seconds=args.push_seconds,
-                        per_request=args.batch)
+            await phase(
+                "/sync/push", pushes, "push", once=True, seconds=args.push_seconds, per_request=args.batch
+            )
             stored = await _stored_ids(url, district.id)
             applied = [(t, b) for t, b in pushes if all(m["id"] in stored for m in b["mutations"])]
             if not applied:
                 raise SystemExit("no push was applied in full: nothing to replay")
-            await phase("/sync/push", applied, "replay", once=False, seconds=args.seconds,
-                        per_request=args.batch)
+            await phase(
+                "/sync/push", applied, "replay", once=False, seconds=args.seconds, per_request=args.batch
+            )
             token, body = applied[0]
             replay = await replay_plans(url, token, body["device_id"], body["mutations"][0])
         report(phases, args)
@@ -546,8 +681,11 @@ async def storm(args: argparse.Namespace, url: str, workdir: Path, wrk: str) -> 
 async def _cells(url: str, district_id: int) -> dict[str, int]:
     conn = await asyncpg.connect(url)
     try:
-        rows = await conn.fetch("SELECT d.id::text AS device, g.grid_id FROM devices d JOIN grid_workers g "
-                                "ON g.user_id = d.user_id WHERE d.district_id = $1", district_id)
+        rows = await conn.fetch(
+            "SELECT d.id::text AS device, g.grid_id FROM devices d JOIN grid_workers g "
+            "ON g.user_id = d.user_id WHERE d.district_id = $1",
+            district_id,
+        )
     finally:
         await conn.close()
     return {r["device"]: r["grid_id"] for r in rows}
@@ -565,32 +703,63 @@ async def _stored_ids(url: str, district_id: int) -> set[str]:
 async def _store_sizes(url: str, district_id: int) -> None:
     conn = await asyncpg.connect(url)
     try:
-        row = await conn.fetchrow("SELECT count(*) AS n, avg(pg_column_size(result))::int AS bytes, "
-                                  "count(*) FILTER (WHERE status <> 'applied') AS refused "
-                                  "FROM mutations WHERE district_id = $1", district_id)
+        row = await conn.fetchrow(
+            "SELECT count(*) AS n, avg(pg_column_size(result))::int AS bytes, "
+            "count(*) FILTER (WHERE status <> 'applied') AS refused "
+            "FROM mutations WHERE district_id = $1",
+            district_id,
+        )
     finally:
         await conn.close()
-    console.print(f"stored mutations: {row['n']:,} ({row['refused']} not applied), "
-                  f"{row['bytes']:,} bytes of stored result each on average")
+    console.print(
+        f"stored mutations: {row['n']:,} ({row['refused']} not applied), "
+        f"{row['bytes']:,} bytes of stored result each on average"
+    )
 
 
 def report(phases: list[Phase], args: argparse.Namespace) -> None:
-    table = Table(title=f"sync storm: {args.devices:,} devices, {args.cases:,} cases, "
-                        f"wrk -t1 -c{args.connections}, {args.workers} server processes",
-                  caption="CPU per op: per pull, or per mutation for push and replay")
-    for column in ("phase", "answered", "failed", "seconds", "rate", "p50 ms", "p99 ms", "max ms",
-                   "cases seen", "results", "server CPU ms/op", "postgres CPU ms/op"):
+    table = Table(
+        title=f"sync storm: {args.devices:,} devices, {args.cases:,} cases, "
+        f"wrk -t1 -c{args.connections}, {args.workers} server processes",
+        caption="CPU per op: per pull, or per mutation for push and replay",
+    )
+    for column in (
+        "phase",
+        "answered",
+        "failed",
+        "seconds",
+        "rate",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "cases seen",
+        "results",
+        "server CPU ms/op",
+        "postgres CPU ms/op",
+    ):
         table.add_column(column, justify="left" if column in ("phase", "results") else "right")
-    units = {"first pull": "pulls/s", "empty re-pull": "pulls/s", "push": "mutations/s",
-             "replay": "replays/s"}
+    units = {
+        "first pull": "pulls/s",
+        "empty re-pull": "pulls/s",
+        "push": "mutations/s",
+        "replay": "replays/s",
+    }
     for p in phases:
         ops = max(1, p.answered * p.per_request)
-        table.add_row(p.name, f"{p.answered:,}", str(p.failed + p.socket_errors),
-                      f"{p.duration_us / 1e6:.1f}", f"{p.rate:,.0f} {units[p.name]}",
-                      f"{p.p50_us / 1000:.1f}", f"{p.p99_us / 1000:.1f}", f"{p.max_us / 1000:.0f}",
-                      f"{p.cases:,}",
-                      " ".join(f"{k}={v}" for k, v in sorted(p.statuses.items())),
-                      f"{p.server_cpu * 1000 / ops:.2f}", f"{p.postgres_cpu * 1000 / ops:.2f}")
+        table.add_row(
+            p.name,
+            f"{p.answered:,}",
+            str(p.failed + p.socket_errors),
+            f"{p.duration_us / 1e6:.1f}",
+            f"{p.rate:,.0f} {units[p.name]}",
+            f"{p.p50_us / 1000:.1f}",
+            f"{p.p99_us / 1000:.1f}",
+            f"{p.max_us / 1000:.0f}",
+            f"{p.cases:,}",
+            " ".join(f"{k}={v}" for k, v in sorted(p.statuses.items())),
+            f"{p.server_cpu * 1000 / ops:.2f}",
+            f"{p.postgres_cpu * 1000 / ops:.2f}",
+        )
     console.print(table)
 
 

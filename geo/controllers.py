@@ -4,7 +4,7 @@ No `from __future__ import annotations` here: Litestar reads the handlers' annot
 """
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 import msgspec
@@ -14,11 +14,11 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from geo import assign, mapping, repeats, routing
 from geo.importer import Level
-from server.cases import service as cases
-from server.accounts.guards import require_role
 from server.accounts.domain import Actor
-from server.http import ERROR_RESPONSES
+from server.accounts.guards import require_role
+from server.cases import service as cases
 from server.cases.schemas import CaseOut
+from server.http import ERROR_RESPONSES
 
 __all__ = ["GEO_ROUTES", "LinkRepeatRequest", "LocateOut"]
 
@@ -66,12 +66,12 @@ class MapController(Controller):
     ) -> mapping.CaseFeatureCollection:
         require_role(actor, _CONSOLE, "read the map")
         box = mapping.parse_bbox(bbox)
-        return await mapping.cases_in_bbox(actor, box, datetime.now(timezone.utc), limit)
+        return await mapping.cases_in_bbox(actor, box, datetime.now(UTC), limit)
 
     @get("/cells/counts", operation_id="mapCellCounts", responses=ERROR_RESPONSES)
     async def counts(self, actor: NamedDependency[Actor]) -> mapping.CellCounts:
         require_role(actor, _CONSOLE, "read the map")
-        return await mapping.cell_counts(actor, datetime.now(timezone.utc))
+        return await mapping.cell_counts(actor, datetime.now(UTC))
 
     @get("/locate", operation_id="locatePoint", responses=ERROR_RESPONSES)
     async def locate_point(
@@ -97,7 +97,9 @@ class CaseGeoController(Controller):
     tags = ["cases"]
 
     @get("/{case_id:uuid}/repeats", operation_id="caseRepeats", responses=ERROR_RESPONSES)
-    async def list_repeats(self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]) -> list[repeats.RepeatCandidate]:
+    async def list_repeats(
+        self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]
+    ) -> list[repeats.RepeatCandidate]:
         return await repeats.find_repeats(case_id, actor)
 
     @post(
@@ -116,7 +118,9 @@ class CaseGeoController(Controller):
         return await cases.case_view(case_id, actor)
 
     @get("/{case_id:uuid}/route", operation_id="caseRoute", responses=ERROR_RESPONSES)
-    async def suggest_route(self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]) -> routing.Route:
+    async def suggest_route(
+        self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]
+    ) -> routing.Route:
         require_role(actor, _CONSOLE, "route cases")
         return await routing.route_case(await cases.visible_state(case_id, actor))
 
@@ -135,7 +139,9 @@ class RoutingRuleController(Controller):
         return await routing.list_rules(actor.district_id, category_id)
 
     @post("/", operation_id="addRoutingRule", status_code=201, responses=ERROR_RESPONSES)
-    async def add_rule(self, actor: NamedDependency[Actor], data: JSONBody[routing.RuleIn]) -> routing.RuleOut:
+    async def add_rule(
+        self, actor: NamedDependency[Actor], data: JSONBody[routing.RuleIn]
+    ) -> routing.RuleOut:
         require_role(actor, frozenset({"district_admin"}), "change routing rules")
         return await routing.add_rule(actor.district_id, data)
 

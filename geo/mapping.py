@@ -23,8 +23,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from geo.importer import Level
 from geo.tables import CASES, GRIDS, case_visibility, engine
-from server.cases.domain import OPEN_STATUSES, Light
 from server.accounts.domain import Actor
+from server.cases.domain import OPEN_STATUSES, Light
 from server.errors import DomainError
 
 __all__ = [
@@ -164,9 +164,12 @@ def light_sql(due_at, warn_at, resolved_at, at) -> ColumnElement[str]:
 # The same expression as SQL text over a `cases` row at the database's clock, for hand-written
 # queries (the case list's light filter), so the rule is written once.
 LIGHT_SQL_TEXT = str(
-    light_sql(literal_column("due_at"), literal_column("warn_at"), literal_column("resolved_at"),
-              literal_column("now()"))
-    .compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    light_sql(
+        literal_column("due_at"),
+        literal_column("warn_at"),
+        literal_column("resolved_at"),
+        literal_column("now()"),
+    ).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
 )
 
 

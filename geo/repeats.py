@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from geo.tables import CASES, DISTRICTS, case_visibility, engine
-from server.cases import service as cases
-from server.accounts.guards import require_role
 from server.accounts.domain import Actor
+from server.accounts.guards import require_role
+from server.cases import service as cases
 from server.cases.domain import CaseState
 from server.errors import DomainError
 from server.tables import Case

@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from geo.tables import CATEGORIES, GRIDS, ROUTING_RULES, UNITS, engine
-from server.cases.service import accused_units
 from server.cases.domain import CaseState
+from server.cases.service import accused_units
 from server.errors import DomainError
 
 __all__ = [

@@ -59,9 +59,16 @@ __all__ = [
 METADATA = MetaData()
 
 _SCALARS: dict[type[piccolo.Column], Callable[[], Any]] = {
-    piccolo.Serial: Integer, piccolo.Integer: Integer, piccolo.SmallInt: SmallInteger, piccolo.Varchar: String,
-    piccolo.Text: Text, piccolo.Boolean: Boolean, piccolo.DoublePrecision: Float, piccolo.Date: Date,
-    piccolo.Timestamptz: lambda: DateTime(timezone=True), piccolo.UUID: lambda: UUID(as_uuid=True),
+    piccolo.Serial: Integer,
+    piccolo.Integer: Integer,
+    piccolo.SmallInt: SmallInteger,
+    piccolo.Varchar: String,
+    piccolo.Text: Text,
+    piccolo.Boolean: Boolean,
+    piccolo.DoublePrecision: Float,
+    piccolo.Date: Date,
+    piccolo.Timestamptz: lambda: DateTime(timezone=True),
+    piccolo.UUID: lambda: UUID(as_uuid=True),
     piccolo.JSONB: JSONB,
 }
 
@@ -77,8 +84,10 @@ def _sql_type(column: piccolo.Column) -> Any:
 def _core(table: type[PiccoloTable], *sql_only: Column) -> Table:
     """The Core twin of a Piccolo table, derived from it so each table is defined once; columns
     Piccolo cannot declare (geometry) are named here, once, as the migrations create them."""
-    columns = [Column(c._meta.db_column_name, _sql_type(c), primary_key=c._meta.primary_key)
-               for c in table._meta.columns]
+    columns = [
+        Column(c._meta.db_column_name, _sql_type(c), primary_key=c._meta.primary_key)
+        for c in table._meta.columns
+    ]
     return Table(table._meta.tablename, METADATA, *columns, *sql_only)
 
 

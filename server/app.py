@@ -12,18 +12,18 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
-from geo.tables import dispose_engines
-from server.accounts.service import provide_actor
-from server.db import close_pool, start_pool
-from server.http import EXCEPTION_HANDLERS
-from server.photos.storage import photo_store_from
 from geo.controllers import GEO_ROUTES
+from geo.tables import dispose_engines
 from server.accounts.controllers import AuthController, DeviceController
+from server.accounts.service import provide_actor
 from server.calendar.controllers import CalendarController
 from server.cases.controllers import TRANSITION_ROUTES, CaseController
+from server.db import close_pool, start_pool
+from server.http import EXCEPTION_HANDLERS
 from server.photos.controllers import PhotoController
-from sync.controllers import SyncController
+from server.photos.storage import photo_store_from
 from server.settings import Settings, get_settings
+from sync.controllers import SyncController
 
 __all__ = ["create_app"]
 
@@ -46,7 +46,9 @@ def _openapi() -> OpenAPIConfig:
         path="/schema",
         render_plugins=[swagger],
         components=Components(
-            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="POST /auth/login")},
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", description="POST /auth/login")
+            },
         ),
         security=[{"bearer": []}],
     )
@@ -55,10 +57,17 @@ def _openapi() -> OpenAPIConfig:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     photo_store = photo_store_from(
-        kind=settings.photo_store, root=settings.photo_dir, endpoint=settings.minio_endpoint,
-        access_key=settings.minio_access_key, secret_key=settings.minio_secret_key, bucket=settings.minio_bucket,
-        secure=settings.minio_secure, region=settings.minio_region, max_size=settings.photo_max_bytes,
+        kind=settings.photo_store,
+        root=settings.photo_dir,
+        endpoint=settings.minio_endpoint,
+        access_key=settings.minio_access_key,
+        secret_key=settings.minio_secret_key,
+        bucket=settings.minio_bucket,
+        secure=settings.minio_secure,
+        region=settings.minio_region,
+        max_size=settings.photo_max_bytes,
     )
+
     async def open_database() -> None:
         await start_pool()
 
@@ -68,13 +77,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     assets = create_static_files_router(
-        path=SWAGGER_ASSETS, directories=[swagger_ui_bundle.swagger_ui_path], include_in_schema=False,
+        path=SWAGGER_ASSETS,
+        directories=[swagger_ui_bundle.swagger_ui_path],
+        include_in_schema=False,
         name="swagger-assets",
     )
     return Litestar(
         route_handlers=[
-            AuthController, DeviceController, CalendarController, CaseController, *TRANSITION_ROUTES, SyncController,
-            PhotoController, *GEO_ROUTES, assets,
+            AuthController,
+            DeviceController,
+            CalendarController,
+            CaseController,
+            *TRANSITION_ROUTES,
+            SyncController,
+            PhotoController,
+            *GEO_ROUTES,
+            assets,
         ],
         dependencies={
             "actor": Provide(provide_actor),

@@ -72,8 +72,13 @@ def _validation(_: Request, exc: ValidationException) -> Response:
 
 
 _HTTP_CODES = {
-    401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    413: "body_too_large", 415: "unsupported_media_type", 429: "too_many_requests",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
 }
 
 

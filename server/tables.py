@@ -31,9 +31,25 @@ from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
 
 __all__ = [
-    "Alert", "ApiKey", "AuthToken", "CalendarYearRow", "Case", "CaseDeparture", "CaseEvent", "Category",
-    "Device", "District", "Grid", "GridWorker", "Mutation", "Photo", "RoutingRule", "TicketCounter", "Unit",
-    "User", "ALL_TABLES",
+    "Alert",
+    "ApiKey",
+    "AuthToken",
+    "CalendarYearRow",
+    "Case",
+    "CaseDeparture",
+    "CaseEvent",
+    "Category",
+    "Device",
+    "District",
+    "Grid",
+    "GridWorker",
+    "Mutation",
+    "Photo",
+    "RoutingRule",
+    "TicketCounter",
+    "Unit",
+    "User",
+    "ALL_TABLES",
 ]
 
 
@@ -304,6 +320,22 @@ class CaseDeparture(Table, tablename="case_departures"):
 
 
 ALL_TABLES: list[type[Table]] = [
-    District, Unit, User, AuthToken, Device, Grid, GridWorker, Category, RoutingRule, CalendarYearRow,
-    TicketCounter, Case, CaseEvent, Photo, Alert, ApiKey, Mutation, CaseDeparture,
+    District,
+    Unit,
+    User,
+    AuthToken,
+    Device,
+    Grid,
+    GridWorker,
+    Category,
+    RoutingRule,
+    CalendarYearRow,
+    TicketCounter,
+    Case,
+    CaseEvent,
+    Photo,
+    Alert,
+    ApiKey,
+    Mutation,
+    CaseDeparture,
 ]

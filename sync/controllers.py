@@ -6,8 +6,8 @@ from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from server.accounts.guards import require_device
 from server.accounts.domain import Actor
+from server.accounts.guards import require_device
 from server.errors import DomainError
 from server.http import ERROR_RESPONSES
 from server.settings import Settings
@@ -23,18 +23,23 @@ class SyncController(Controller):
     tags = ["sync"]
 
     @post("/pull", operation_id="syncPull", status_code=200, responses=ERROR_RESPONSES)
-    async def pull(self, actor: NamedDependency[Actor], settings: NamedDependency[Settings], data: JSONBody[PullRequest]) -> PullResponse:
+    async def pull(
+        self, actor: NamedDependency[Actor], settings: NamedDependency[Settings], data: JSONBody[PullRequest]
+    ) -> PullResponse:
         """Cases in the caller's scope changed since `cursor` (null: a full snapshot, paged), with
         tombstones for cases that left the scope. Repeat while `has_more`; keep the last cursor."""
         await require_device(data.device_id, actor)
         return await pull(actor, data.cursor, min(data.limit, settings.sync_max_pull))
 
     @post("/push", operation_id="syncPush", status_code=200, responses=ERROR_RESPONSES)
-    async def push(self, actor: NamedDependency[Actor], settings: NamedDependency[Settings], data: JSONBody[PushRequest]) -> PushResponse:
+    async def push(
+        self, actor: NamedDependency[Actor], settings: NamedDependency[Settings], data: JSONBody[PushRequest]
+    ) -> PushResponse:
         """Apply mutations in order, each exactly once: `applied`, `duplicate` (a replay: the stored
         result), `rejected` (with a code) or `conflict` (the case moved on: the current case)."""
         if len(data.mutations) > settings.sync_max_batch:
-            raise DomainError("batch_too_large", f"at most {settings.sync_max_batch} mutations per push",
-                              "mutations", 413)
+            raise DomainError(
+                "batch_too_large", f"at most {settings.sync_max_batch} mutations per push", "mutations", 413
+            )
         await require_device(data.device_id, actor)
         return await push(actor, data.device_id, data.mutations)

@@ -43,8 +43,9 @@ def decode_cursor(text: str | None) -> Cursor:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         cursor = msgspec.json.decode(raw, type=Cursor)
     except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise DomainError("invalid_cursor", "the cursor is not one this server gave; pull with cursor null",
-                          "cursor", 400) from None
+        raise DomainError(
+            "invalid_cursor", "the cursor is not one this server gave; pull with cursor null", "cursor", 400
+        ) from None
     for snapshot in (cursor.since, cursor.until):
         if snapshot is not None and not _is_snapshot(snapshot):
             raise DomainError("invalid_cursor", "the cursor is damaged; pull with cursor null", "cursor", 400)
@@ -52,7 +53,9 @@ def decode_cursor(text: str | None) -> Cursor:
         try:
             uuid.UUID(cursor.after[1])
         except ValueError:
-            raise DomainError("invalid_cursor", "the cursor is damaged; pull with cursor null", "cursor", 400) from None
+            raise DomainError(
+                "invalid_cursor", "the cursor is damaged; pull with cursor null", "cursor", 400
+            ) from None
     return cursor
 
 

@@ -12,8 +12,15 @@ import msgspec
 from server.cases.schemas import GPS, CaseOut
 
 __all__ = [
-    "inline_schema", "mutation_hash",
-    "Mutation", "MutationResult", "PullRequest", "PullResponse", "PushRequest", "PushResponse", "PUSH_ACTIONS",
+    "inline_schema",
+    "mutation_hash",
+    "Mutation",
+    "MutationResult",
+    "PullRequest",
+    "PullResponse",
+    "PushRequest",
+    "PushResponse",
+    "PUSH_ACTIONS",
     "ReportPayload",
 ]
 
@@ -81,10 +88,15 @@ class PushRequest(msgspec.Struct, forbid_unknown_fields=True):
     device_id: uuid.UUID
     # Decoded one by one into `Mutation`, so that a malformed one is rejected alone instead of
     # failing the whole batch.
-    mutations: Annotated[list[dict[str, Any]], msgspec.Meta(extra_json_schema={
-        "description": "The changes, in the order they were made on the device",
-        "extra": {"items": inline_schema(Mutation)},
-    })]
+    mutations: Annotated[
+        list[dict[str, Any]],
+        msgspec.Meta(
+            extra_json_schema={
+                "description": "The changes, in the order they were made on the device",
+                "extra": {"items": inline_schema(Mutation)},
+            }
+        ),
+    ]
 
 
 class MutationResult(msgspec.Struct, omit_defaults=True):

@@ -10,23 +10,28 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from server.cases.service import VIEW_COLUMNS, case_views, visibility_sql
-from server.db import fetch
 from server.accounts.domain import Actor
 from server.cases.scope import actor_scope_keys
-from sync.protocol import PullResponse
+from server.cases.service import VIEW_COLUMNS, case_views, visibility_sql
+from server.db import fetch
 from sync.cursor import Cursor, decode_cursor, encode_cursor
+from sync.protocol import PullResponse
 
 __all__ = ["pull"]
 
 
 def _window(cursor: Cursor, until: str) -> tuple[list[str], list[Any]]:
     """Rows whose last change is visible in `until` and, after a first round, not in `since`."""
-    where = ["change_xid < pg_snapshot_xmax({}::text::pg_snapshot)", "pg_visible_in_snapshot(change_xid, {}::text::pg_snapshot)"]
+    where = [
+        "change_xid < pg_snapshot_xmax({}::text::pg_snapshot)",
+        "pg_visible_in_snapshot(change_xid, {}::text::pg_snapshot)",
+    ]
     args: list[Any] = [until, until]
     if cursor.since is not None:
-        where += ["change_xid >= pg_snapshot_xmin({}::text::pg_snapshot)",
-                  "NOT pg_visible_in_snapshot(change_xid, {}::text::pg_snapshot)"]
+        where += [
+            "change_xid >= pg_snapshot_xmin({}::text::pg_snapshot)",
+            "NOT pg_visible_in_snapshot(change_xid, {}::text::pg_snapshot)",
+        ]
         args += [cursor.since, cursor.since]
     return where, args
 
@@ -44,7 +49,10 @@ async def _departed(actor: Actor, keys: list[str], cursor: Cursor, until: str) -
         f"SELECT DISTINCT d.case_id FROM case_departures d WHERE d.district_id = {{}} "
         f"AND d.scope_key = ANY({{}}::varchar[]) AND {' AND '.join(where)} "
         f"AND NOT EXISTS (SELECT 1 FROM cases WHERE cases.id = d.case_id AND {visible})",
-        actor.district_id, keys, *args, *visible_args,
+        actor.district_id,
+        keys,
+        *args,
+        *visible_args,
     )
     return [r["case_id"] for r in rows]
 
@@ -53,8 +61,11 @@ async def _lost_with_keys(actor: Actor, lost: list[str]) -> list[uuid.UUID]:
     """Cases the actor saw only through keys they no longer hold (their cells were reassigned)."""
     visible, visible_args = visibility_sql(actor)
     rows = await fetch(
-        f"SELECT id FROM cases WHERE district_id = {{}} AND scope_keys && {{}}::varchar[] AND NOT ({visible})",
-        actor.district_id, lost, *visible_args,
+        "SELECT id FROM cases WHERE district_id = {} AND scope_keys && {}::varchar[] "
+        f"AND NOT ({visible})",
+        actor.district_id,
+        lost,
+        *visible_args,
     )
     return [r["id"] for r in rows]
 
@@ -67,8 +78,10 @@ async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullRespons
     if cursor.since is not None and set(cursor.keys) != set(keys):
         # The user's own scope changed: tombstones for what only the old keys gave, then the whole
         # scope again, since cases under a new key may never have changed since the cursor.
-        gone = {*await _departed(actor, list(cursor.keys), cursor, until),
-                *await _lost_with_keys(actor, sorted(set(cursor.keys) - set(keys)))}
+        gone = {
+            *await _departed(actor, list(cursor.keys), cursor, until),
+            *await _lost_with_keys(actor, sorted(set(cursor.keys) - set(keys))),
+        }
         cursor = Cursor(until=until, keys=keys)
     where, args = _window(cursor, until)
     visible, visible_args = visibility_sql(actor)
@@ -79,16 +92,24 @@ async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullRespons
         args += [str(cursor.after[0]), cursor.after[1]]
     rows = await fetch(
         f"SELECT {VIEW_COLUMNS}, change_xid::text AS xid FROM cases WHERE {' AND '.join(where)} "
-        "ORDER BY change_xid, id LIMIT {}", *args, limit + 1,
+        "ORDER BY change_xid, id LIMIT {}",
+        *args,
+        limit + 1,
     )
     has_more = len(rows) > limit
     rows = rows[:limit]
     if has_more:
         last = rows[-1]
-        next_cursor = Cursor(since=cursor.since, until=until, after=(int(last["xid"]), str(last["id"])), keys=keys)
+        next_cursor = Cursor(
+            since=cursor.since, until=until, after=(int(last["xid"]), str(last["id"])), keys=keys
+        )
     else:
         next_cursor = Cursor(since=until, keys=keys)
         if cursor.since is not None:
             gone.update(await _departed(actor, list(keys), cursor, until))
-    return PullResponse(cases=case_views(rows, actor), tombstones=sorted(gone),
-                        cursor=encode_cursor(next_cursor), has_more=has_more)
+    return PullResponse(
+        cases=case_views(rows, actor),
+        tombstones=sorted(gone),
+        cursor=encode_cursor(next_cursor),
+        has_more=has_more,
+    )

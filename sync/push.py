@@ -10,25 +10,24 @@ answers with the winner's result.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 from asyncpg.exceptions import UniqueViolationError
 
 from geo.assign import locate
-from server.cases import service as cases
-from server.cases import lifecycle
-from server.db import fetch
-from server.accounts.roles import FIELD_ROLES
 from server.accounts.domain import Actor
+from server.accounts.roles import FIELD_ROLES
+from server.cases import lifecycle
+from server.cases import service as cases
 from server.cases.domain import CaseState
-from server.errors import DomainError
 from server.cases.schemas import CaseCreate
+from server.db import fetch
+from server.errors import DomainError
 from server.tables import Case, Category
-from sync.protocol import Mutation, MutationResult, PushResponse, ReportPayload
 from sync.conflicts import is_stale
-from sync.protocol import mutation_hash
+from sync.protocol import Mutation, MutationResult, PushResponse, ReportPayload, mutation_hash
 
 __all__ = ["push"]
 
@@ -38,8 +37,14 @@ async def push(actor: Actor, device_id: uuid.UUID, raw_mutations: list[dict[str,
     parsed = [_parse(raw) for raw in raw_mutations]
     # A replayed batch costs one lookup for all of its mutations.
     ids = [m.id for m in parsed if isinstance(m, Mutation)]
-    stored = {r["id"]: r for r in await fetch(
-        "SELECT id, device_id, body_hash, result::text AS result FROM mutations WHERE id = ANY({}::uuid[])", ids)}
+    stored = {
+        r["id"]: r
+        for r in await fetch(
+            "SELECT id, device_id, body_hash, result::text AS result FROM mutations "
+            "WHERE id = ANY({}::uuid[])",
+            ids,
+        )
+    }
     results = []
     for mutation in parsed:
         if isinstance(mutation, MutationResult):
@@ -61,7 +66,7 @@ def _parse(raw: Any) -> Mutation | MutationResult:
 
 async def _push_one(actor: Actor, device_id: uuid.UUID, mutation: Mutation) -> MutationResult:
     body_hash = mutation_hash(mutation)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         async with cases.transaction():
             result = await _apply(actor, device_id, mutation, now)
@@ -92,24 +97,37 @@ class _AlreadyStored(Exception):
 
 async def _stored(mutation_id: uuid.UUID) -> dict[str, Any] | None:
     rows = await fetch(
-        "SELECT device_id, body_hash, result::text AS result FROM mutations WHERE id = {}", mutation_id)
+        "SELECT device_id, body_hash, result::text AS result FROM mutations WHERE id = {}", mutation_id
+    )
     return rows[0] if rows else None
 
 
 def _replay(stored: dict[str, Any], body_hash: str, device_id: uuid.UUID) -> MutationResult:
     original = msgspec.json.decode(stored["result"], type=MutationResult)
     if stored["body_hash"] != body_hash or stored["device_id"] != device_id:
-        return MutationResult(id=original.id, status="rejected", code="mutation_id_reused",
-                              message="this mutation id was already used for a different change; the first stands")
+        return MutationResult(
+            id=original.id,
+            status="rejected",
+            code="mutation_id_reused",
+            message="this mutation id was already used for a different change; the first stands",
+        )
     return msgspec.structs.replace(original, status="duplicate")
 
 
-async def _record(mutation: Mutation, actor: Actor, device_id: uuid.UUID, body_hash: str,
-                  result: MutationResult) -> bool:
+async def _record(
+    mutation: Mutation, actor: Actor, device_id: uuid.UUID, body_hash: str, result: MutationResult
+) -> bool:
     rows = await fetch(
-        "INSERT INTO mutations (id, district_id, device_id, user_id, case_id, body_hash, status, result, created_at) "
+        "INSERT INTO mutations (id, district_id, device_id, user_id, case_id, body_hash, status, result, "
+        "created_at) "
         "VALUES ({}, {}, {}, {}, {}, {}, {}, {}::jsonb, now()) ON CONFLICT (id) DO NOTHING RETURNING id",
-        mutation.id, actor.district_id, device_id, actor.user_id, mutation.case_id, body_hash, result.status,
+        mutation.id,
+        actor.district_id,
+        device_id,
+        actor.user_id,
+        mutation.case_id,
+        body_hash,
+        result.status,
         msgspec.json.encode(result).decode(),
     )
     return bool(rows)
@@ -117,8 +135,13 @@ async def _record(mutation: Mutation, actor: Actor, device_id: uuid.UUID, body_h
 
 async def _refusal(actor: Actor, mutation: Mutation, exc: DomainError) -> MutationResult:
     if exc.code == "stale_version":
-        return MutationResult(id=str(mutation.id), status="conflict", code=exc.code, message=exc.message,
-                              case=await cases.case_view(mutation.case_id, actor, scoped=False))
+        return MutationResult(
+            id=str(mutation.id),
+            status="conflict",
+            code=exc.code,
+            message=exc.message,
+            case=await cases.case_view(mutation.case_id, actor, scoped=False),
+        )
     return MutationResult(id=str(mutation.id), status="rejected", code=exc.code, message=exc.message)
 
 
@@ -133,30 +156,52 @@ async def _apply(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: da
 
 
 async def _act(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: datetime) -> None:
-    command = lifecycle.Command(action=mutation.action, payload=lifecycle.parse_payload(mutation.action, mutation.payload))
+    command = lifecycle.Command(
+        action=mutation.action, payload=lifecycle.parse_payload(mutation.action, mutation.payload)
+    )
 
     async def no_conflict(state: CaseState) -> None:
         if mutation.base_version > state.version:
-            raise DomainError("invalid_base_version",
-                              f"base_version {mutation.base_version} is ahead of the case (version {state.version})",
-                              "base_version", 422)
+            raise DomainError(
+                "invalid_base_version",
+                f"base_version {mutation.base_version} is ahead of the case (version {state.version})",
+                "base_version",
+                422,
+            )
         if mutation.base_version == state.version:
             return
         own = await _later_changes_by_device(mutation.case_id, mutation.base_version, device_id)
         if is_stale(mutation.action, mutation.base_version, state.version, own):
-            raise DomainError("stale_version",
-                              f"the case moved on to version {state.version} since version {mutation.base_version}",
-                              "base_version", 409)
+            raise DomainError(
+                "stale_version",
+                f"the case moved on to version {state.version} since version {mutation.base_version}",
+                "base_version",
+                409,
+            )
 
-    await cases.act(mutation.case_id, command, actor, device_id=device_id, mutation_id=mutation.id,
-                    client_time=mutation.client_time, gps=mutation.gps, now=now, guard=no_conflict)
+    await cases.act(
+        mutation.case_id,
+        command,
+        actor,
+        device_id=device_id,
+        mutation_id=mutation.id,
+        client_time=mutation.client_time,
+        gps=mutation.gps,
+        now=now,
+        guard=no_conflict,
+    )
 
 
 async def _later_changes_by_device(case_id: uuid.UUID, base_version: int, device_id: uuid.UUID) -> bool:
     # Each change appends one event and bumps the version by one, so event seq = version.
     rows = await fetch(
-        "SELECT coalesce(bool_and(device_id IS NOT DISTINCT FROM {} AND mutation_id IS NOT NULL), true) AS own "
-        "FROM case_events WHERE case_id = {} AND seq > {}", device_id, case_id, base_version)
+        "SELECT coalesce(bool_and(device_id IS NOT DISTINCT FROM {} AND mutation_id IS NOT NULL), true) "
+        "AS own "
+        "FROM case_events WHERE case_id = {} AND seq > {}",
+        device_id,
+        case_id,
+        base_version,
+    )
     return rows[0]["own"]
 
 
@@ -168,25 +213,52 @@ async def _report(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: d
     except msgspec.ValidationError as exc:
         raise DomainError("invalid_payload", str(exc), "payload", 422) from None
     if mutation.base_version != 0:
-        raise DomainError("invalid_base_version", "a new case is reported with base_version 0", "base_version", 422)
+        raise DomainError(
+            "invalid_base_version", "a new case is reported with base_version 0", "base_version", 422
+        )
     if await Case.exists().where(Case.id == mutation.case_id):
         raise _case_exists(mutation.case_id)
-    body = CaseCreate(type=payload.type, description=payload.description, channel="patrol",
-                      category_id=await _category_id(actor.district_id, payload.category), urgency=payload.urgency,
-                      address=payload.address, lat=payload.lat, lon=payload.lon)
+    body = CaseCreate(
+        type=payload.type,
+        description=payload.description,
+        channel="patrol",
+        category_id=await _category_id(actor.district_id, payload.category),
+        urgency=payload.urgency,
+        address=payload.address,
+        lat=payload.lat,
+        lon=payload.lon,
+    )
     placement = await locate(actor.district_id, payload.lat, payload.lon)
-    await cases.register(body, district_id=actor.district_id, actor=actor, now=now, case_id=mutation.case_id,
-                         device_id=device_id, mutation_id=mutation.id, client_time=mutation.client_time,
-                         gps=mutation.gps, placement=placement, reported_by=actor.user_id)
+    await cases.register(
+        body,
+        district_id=actor.district_id,
+        actor=actor,
+        now=now,
+        case_id=mutation.case_id,
+        device_id=device_id,
+        mutation_id=mutation.id,
+        client_time=mutation.client_time,
+        gps=mutation.gps,
+        placement=placement,
+        reported_by=actor.user_id,
+    )
 
 
 def _case_exists(case_id: uuid.UUID) -> DomainError:
-    return DomainError("case_exists", f"case {case_id} already exists; report with a new UUID", "case_id", 409)
+    return DomainError(
+        "case_exists", f"case {case_id} already exists; report with a new UUID", "case_id", 409
+    )
 
 
 async def _category_id(district_id: int, category: str | int) -> int:
     column = Category.id if isinstance(category, int) else Category.code
-    row = await Category.select(Category.id).where((column == category) & (Category.district_id == district_id)).first()
+    row = (
+        await Category.select(Category.id)
+        .where((column == category) & (Category.district_id == district_id))
+        .first()
+    )
     if row is None:
-        raise DomainError("unknown_category", f"no category {category!r} in this district", "payload.category", 422)
+        raise DomainError(
+            "unknown_category", f"no category {category!r} in this district", "payload.category", 422
+        )
     return row["id"]

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from server.app import create_app
-from server.embedded.cluster import free_port
 from server.db import close_pool, start_pool
+from server.embedded.cluster import free_port
 from tests.support import PASSWORD, World, build_world, running
 
 
@@ -40,7 +40,9 @@ def login(client: httpx.AsyncClient, world: World):
 
     async def _login(name: str) -> dict[str, str]:
         if name not in cache:
-            r = await client.post("/auth/login", json={"username": world.usernames[name], "password": PASSWORD})
+            r = await client.post(
+                "/auth/login", json={"username": world.usernames[name], "password": PASSWORD}
+            )
             assert r.status_code == 200, r.text
             cache[name] = {"Authorization": f"Bearer {r.json()['token']}"}
         return cache[name]
@@ -54,8 +56,11 @@ def device(client, login):
 
     async def _device(name: str) -> tuple[dict[str, str], str]:
         headers = await login(name)
-        r = await client.post("/devices", headers=headers,
-                              json={"name": f"{name}'s phone", "platform": "android", "app_version": "1.0"})
+        r = await client.post(
+            "/devices",
+            headers=headers,
+            json={"name": f"{name}'s phone", "platform": "android", "app_version": "1.0"},
+        )
         assert r.status_code == 201, r.text
         return headers, r.json()["device_id"]
 
@@ -73,6 +78,11 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "INITIAL_NO_AUTH_ACTION_COUNT"}  # auth off
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with running([executable, "-H", "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}/", log, env=env,
-                 timeout=30):
+    with running(
+        [executable, "-H", "127.0.0.1", "-p", str(port)],
+        f"http://127.0.0.1:{port}/",
+        log,
+        env=env,
+        timeout=30,
+    ):
         yield f"127.0.0.1:{port}"

@@ -43,12 +43,27 @@ def square(lon: float, lat: float, size: float) -> str:
     return f"MULTIPOLYGON((({lon} {lat}, {x2} {lat}, {x2} {y2}, {lon} {y2}, {lon} {lat})))"
 
 
-async def add_grid(district_id: int, code: str, level: str, wkt: str, *, parent_id: int | None = None,
-                   unit_id: int | None = None, worker_ids: tuple[int, ...] = ()) -> int:
+async def add_grid(
+    district_id: int,
+    code: str,
+    level: str,
+    wkt: str,
+    *,
+    parent_id: int | None = None,
+    unit_id: int | None = None,
+    worker_ids: tuple[int, ...] = (),
+) -> int:
     rows = await Grid.raw(
         "INSERT INTO grids (district_id, parent_id, code, name, level, unit_id, geom) "
         "VALUES ({}, {}, {}, {}, {}, {}, ST_GeomFromText({}, 4326)) RETURNING id",
-        district_id, parent_id, code, code, level, unit_id, wkt)
+        district_id,
+        parent_id,
+        code,
+        code,
+        level,
+        unit_id,
+        wkt,
+    )
     grid_id = rows[0]["id"]
     for user_id in worker_ids:
         await GridWorker.insert(GridWorker(district_id=district_id, grid_id=grid_id, user_id=user_id))
@@ -61,50 +76,107 @@ async def build_world() -> World:
     code = unique_code("T")
     district_id = await seed.create_district(code, f"Test district {code}")
     units = {"office": await seed.add_unit(district_id, "office", "District complaint office")}
-    units["bureau"] = await seed.add_unit(district_id, "bureau", "City management bureau", parent_id=units["office"],
-                                          leader=("Li In-charge", "13800000001"), head=("Wang Head", "13800000002"))
-    units["squad"] = await seed.add_unit(district_id, "squad", "First squad", parent_id=units["bureau"], kind="squad")
+    units["bureau"] = await seed.add_unit(
+        district_id,
+        "bureau",
+        "City management bureau",
+        parent_id=units["office"],
+        leader=("Li In-charge", "13800000001"),
+        head=("Wang Head", "13800000002"),
+    )
+    units["squad"] = await seed.add_unit(
+        district_id, "squad", "First squad", parent_id=units["bureau"], kind="squad"
+    )
     units["street"] = await seed.add_unit(district_id, "street", "Street office", parent_id=units["office"])
     roles = {
-        "agent": ("agent", "office"), "admin": ("district_admin", "office"), "worker1": ("grid_worker", "street"),
-        "worker2": ("grid_worker", "street"), "squad1": ("squad_leader", "squad"),
-        "member1": ("squad_member", "squad"), "leader1": ("unit_leader", "bureau"),
+        "agent": ("agent", "office"),
+        "admin": ("district_admin", "office"),
+        "worker1": ("grid_worker", "street"),
+        "worker2": ("grid_worker", "street"),
+        "squad1": ("squad_leader", "squad"),
+        "member1": ("squad_member", "squad"),
+        "leader1": ("unit_leader", "bureau"),
         "evaluator1": ("evaluator", None),
     }
     users, usernames = {}, {}
     for name, (role, unit) in roles.items():
         usernames[name] = f"{name}-{code}"
-        users[name] = await seed.add_user(district_id, usernames[name], name.title(), role, PASSWORD,
-                                          unit_id=units[unit] if unit else None, phone="13900000000")
+        users[name] = await seed.add_user(
+            district_id,
+            usernames[name],
+            name.title(),
+            role,
+            PASSWORD,
+            unit_id=units[unit] if unit else None,
+            phone="13900000000",
+        )
     street = await add_grid(district_id, "street", "street", square(121.46, 31.22, 0.02))
     grids = {
         "street": street,
-        "cell_a": await add_grid(district_id, "cell_a", "cell", square(121.46, 31.22, 0.01), parent_id=street,
-                                 unit_id=units["street"], worker_ids=(users["worker1"],)),
-        "cell_b": await add_grid(district_id, "cell_b", "cell", square(121.47, 31.22, 0.01), parent_id=street,
-                                 unit_id=units["street"], worker_ids=(users["worker2"],)),
+        "cell_a": await add_grid(
+            district_id,
+            "cell_a",
+            "cell",
+            square(121.46, 31.22, 0.01),
+            parent_id=street,
+            unit_id=units["street"],
+            worker_ids=(users["worker1"],),
+        ),
+        "cell_b": await add_grid(
+            district_id,
+            "cell_b",
+            "cell",
+            square(121.47, 31.22, 0.01),
+            parent_id=street,
+            unit_id=units["street"],
+            worker_ids=(users["worker2"],),
+        ),
     }
-    categories = {r["code"]: r["id"] for r in await Category.select(Category.code, Category.id)
-                  .where(Category.district_id == district_id)}
-    return World(district_id=district_id, units=units, users=users, usernames=usernames, grids=grids,
-                 categories=categories)
+    categories = {
+        r["code"]: r["id"]
+        for r in await Category.select(Category.code, Category.id).where(Category.district_id == district_id)
+    }
+    return World(
+        district_id=district_id,
+        units=units,
+        users=users,
+        usernames=usernames,
+        grids=grids,
+        categories=categories,
+    )
 
 
 CELL_POINTS = {"cell_a": (31.225, 121.465), "cell_b": (31.225, 121.475)}
 
 
-async def new_case(client, headers: dict[str, str], world: World, *, cell: str = "cell_a",
-                   dispatch_to: str | None = None, **fields) -> dict:
+async def new_case(
+    client,
+    headers: dict[str, str],
+    world: World,
+    *,
+    cell: str = "cell_a",
+    dispatch_to: str | None = None,
+    **fields,
+) -> dict:
     """Register a complaint at a point of `cell` over the API, optionally dispatched to a unit."""
     lat, lon = CELL_POINTS[cell]
-    body = {"type": "complaint", "description": "Broken street light", "lat": lat, "lon": lon,
-            "category_id": world.categories["municipal"], **fields}
+    body = {
+        "type": "complaint",
+        "description": "Broken street light",
+        "lat": lat,
+        "lon": lon,
+        "category_id": world.categories["municipal"],
+        **fields,
+    }
     r = await client.post("/cases", headers=headers, json=body)
     assert r.status_code == 201, r.text
     case = r.json()
     if dispatch_to:
-        r = await client.post(f"/cases/{case['id']}/dispatch", headers=headers,
-                              json={"version": case["version"], "payload": {"unit_id": world.units[dispatch_to]}})
+        r = await client.post(
+            f"/cases/{case['id']}/dispatch",
+            headers=headers,
+            json={"version": case["version"], "payload": {"unit_id": world.units[dispatch_to]}},
+        )
         assert r.status_code == 200, r.text
         case = r.json()
     return case
@@ -118,11 +190,28 @@ def jpeg(seed: int = 0, size: tuple[int, int] = (64, 48)) -> bytes:
     return out.getvalue()
 
 
-def photo_slot(kind: str, data: bytes, *, lat: float = 31.2251, lon: float = 121.4651, heading: float = 90.0,
-               taken_at: str = "2026-11-23T09:00:00+08:00", **extra) -> dict:
-    return {"kind": kind, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-            "content_type": "image/jpeg", "lat": lat, "lon": lon, "accuracy_m": 3.0, "heading": heading,
-            "taken_at": taken_at, **extra}
+def photo_slot(
+    kind: str,
+    data: bytes,
+    *,
+    lat: float = 31.2251,
+    lon: float = 121.4651,
+    heading: float = 90.0,
+    taken_at: str = "2026-11-23T09:00:00+08:00",
+    **extra,
+) -> dict:
+    return {
+        "kind": kind,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "content_type": "image/jpeg",
+        "lat": lat,
+        "lon": lon,
+        "accuracy_m": 3.0,
+        "heading": heading,
+        "taken_at": taken_at,
+        **extra,
+    }
 
 
 async def upload_photo(client, headers: dict[str, str], slot: dict, data: bytes) -> str:
@@ -137,8 +226,15 @@ async def upload_photo(client, headers: dict[str, str], slot: dict, data: bytes)
 
 
 @contextmanager
-def running(command: list[str], probe_url: str, log: Path, *, env: dict[str, str] | None = None,
-            cwd: Path | None = None, timeout: float = 60.0) -> Iterator[subprocess.Popen]:
+def running(
+    command: list[str],
+    probe_url: str,
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60.0,
+) -> Iterator[subprocess.Popen]:
     """A server subprocess, yielded once `probe_url` answers with any status; stopped afterwards
     (terminate, then kill). Its output goes to `log`: an unread pipe would fill up and stall it."""
     with log.open("wb") as out:
@@ -146,8 +242,12 @@ def running(command: list[str], probe_url: str, log: Path, *, env: dict[str, str
     try:
         deadline = time.monotonic() + timeout
         while True:
-            assert process.poll() is None, f"{command[0]} exited with {process.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"{command[0]} did not answer within {timeout} s:\n{log.read_text()}"
+            assert process.poll() is None, (
+                f"{command[0]} exited with {process.returncode}:\n{log.read_text()}"
+            )
+            assert time.monotonic() < deadline, (
+                f"{command[0]} did not answer within {timeout} s:\n{log.read_text()}"
+            )
             try:
                 httpx.get(probe_url, timeout=1)
                 break

@@ -6,8 +6,15 @@ from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from server.accounts.service import DeviceRequest, DeviceResponse, LoginRequest, LoginResponse, login, register_device
 from server.accounts.domain import Actor
+from server.accounts.service import (
+    DeviceRequest,
+    DeviceResponse,
+    LoginRequest,
+    LoginResponse,
+    login,
+    register_device,
+)
 from server.http import ERROR_RESPONSES
 from server.settings import Settings
 

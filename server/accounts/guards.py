@@ -10,6 +10,7 @@ from server.errors import DomainError
 
 __all__ = ["require_device", "require_role"]
 
+
 def require_role(actor: Actor, roles: frozenset[str], what: str) -> None:
     """403 `forbidden_role` unless the actor's role is one of `roles`; `what` completes "may not …"."""
     if actor.role not in roles:

@@ -16,7 +16,9 @@ __all__ = [
     "Role",
 ]
 
-Role = Literal["agent", "grid_worker", "squad_member", "squad_leader", "unit_leader", "district_admin", "evaluator"]
+Role = Literal[
+    "agent", "grid_worker", "squad_member", "squad_leader", "unit_leader", "district_admin", "evaluator"
+]
 ALL_ROLES: frozenset[str] = frozenset(get_args(Role))
 # Handheld roles: they accept, arrive, return and resolve in the field, and push from a device.
 FIELD_ROLES: frozenset[str] = frozenset({"grid_worker", "squad_member", "squad_leader"})

@@ -6,11 +6,11 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from server.accounts.domain import Actor
 from server.accounts.guards import require_role
 from server.calendar.service import CalendarStatus, LoadResult, calendar_status, load_years
-from server.accounts.domain import Actor
-from server.http import ERROR_RESPONSES
 from server.calendar.workdays import CalendarYear
+from server.http import ERROR_RESPONSES
 
 __all__ = ["CalendarController"]
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from server.cases.domain import CaseType, Light, Urgency
 from server.calendar.workdays import Calendar, add_working_days, require_aware, subtract_working_days
+from server.cases.domain import CaseType, Light, Urgency
 
 __all__ = [
     "Deadline",
@@ -83,7 +83,9 @@ class Deadline(msgspec.Struct, frozen=True):
     days: int
 
 
-def handling_days(limits: TimeLimits, case_type: CaseType, urgency: Urgency, category_days: int | None) -> int:
+def handling_days(
+    limits: TimeLimits, case_type: CaseType, urgency: Urgency, category_days: int | None
+) -> int:
     """Working days a unit has to handle a case.
 
     Precedence, first match wins:
@@ -113,7 +115,9 @@ def plan_deadline(cal: Calendar, limits: TimeLimits, start: datetime, days: int)
     window = limits.warn_days_long if days >= limits.long_limit_days else limits.warn_days
     warn = subtract_working_days(cal, due.at, window)
     missing = tuple(sorted(set(due.missing_years) | set(warn.missing_years)))
-    return Deadline(due_at=due.at, warn_at=warn.at, provisional=bool(missing), missing_years=missing, days=days)
+    return Deadline(
+        due_at=due.at, warn_at=warn.at, provisional=bool(missing), missing_years=missing, days=days
+    )
 
 
 def plan_hours(start: datetime, hours: int, warn_minutes: int) -> Deadline:
@@ -126,7 +130,11 @@ def plan_hours(start: datetime, hours: int, warn_minutes: int) -> Deadline:
         raise ValueError(f"need hours >= 1 and warn_minutes >= 0, got {hours}, {warn_minutes}")
     due_at = start.astimezone(UTC) + timedelta(hours=hours)
     return Deadline(
-        due_at=due_at, warn_at=due_at - timedelta(minutes=warn_minutes), provisional=False, missing_years=(), days=0
+        due_at=due_at,
+        warn_at=due_at - timedelta(minutes=warn_minutes),
+        provisional=False,
+        missing_years=(),
+        days=0,
     )
 
 

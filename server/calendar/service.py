@@ -7,15 +7,15 @@ recomputes them; the console lists the years still missing.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 
-from server.districts import setup as seed
-from server.cases.service import replan_deadlines
-from server.tables import CalendarYearRow, Case, District
 from server.calendar.workdays import CalendarYear
+from server.cases.service import replan_deadlines
+from server.districts import setup as seed
+from server.tables import CalendarYearRow, Case, District
 
 __all__ = ["CalendarStatus", "LoadResult", "calendar_status", "load_years", "load_year_files"]
 
@@ -34,7 +34,7 @@ class LoadResult(msgspec.Struct):
 
 async def load_years(district_id: int, years: list[CalendarYear]) -> LoadResult:
     loaded = await seed.load_calendar_years(district_id, years)
-    recomputed = await replan_deadlines(district_id, datetime.now(timezone.utc))
+    recomputed = await replan_deadlines(district_id, datetime.now(UTC))
     return LoadResult(years=loaded, recomputed_cases=recomputed)
 
 
@@ -47,12 +47,18 @@ async def load_year_files(district_code: str, paths: list[Path]) -> LoadResult:
 
 
 async def calendar_status(district_id: int) -> CalendarStatus:
-    loaded = sorted(r["year"] for r in await CalendarYearRow.select(CalendarYearRow.year)
-                    .where(CalendarYearRow.district_id == district_id))
+    loaded = sorted(
+        r["year"]
+        for r in await CalendarYearRow.select(CalendarYearRow.year).where(
+            CalendarYearRow.district_id == district_id
+        )
+    )
     rows = await Case.raw(
         "SELECT count(*) AS n, min(extract(year FROM dispatched_at))::int AS first, "
         "max(extract(year FROM due_at))::int AS last FROM cases "
-        "WHERE district_id = {} AND due_provisional AND status NOT IN ('closed', 'archived')", district_id)
+        "WHERE district_id = {} AND due_provisional AND status NOT IN ('closed', 'archived')",
+        district_id,
+    )
     summary = rows[0]
     missing: list[int] = []
     if summary["n"]:

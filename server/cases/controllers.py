@@ -1,7 +1,7 @@
 """The case API: register, read with its timeline, list with filters, one endpoint per transition."""
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -12,15 +12,15 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from geo.assign import locate
 from geo.mapping import LIGHT_SQL_TEXT
-from server.cases import service as cases
-from server.cases import lifecycle
-from server.accounts.guards import require_role
-from server.db import fetch
-from server.cases.domain import ACTIONS, Light, Status
 from server.accounts.domain import Actor
+from server.accounts.guards import require_role
+from server.cases import lifecycle
+from server.cases import service as cases
+from server.cases.domain import ACTIONS, Light, Status
+from server.cases.schemas import CaseCreate, CaseOut, CasePage
+from server.db import fetch
 from server.errors import DomainError
 from server.http import ERROR_RESPONSES
-from server.cases.schemas import CaseCreate, CaseOut, CasePage
 
 __all__ = ["CaseController", "TRANSITION_ROUTES"]
 
@@ -43,10 +43,12 @@ class CaseController(Controller):
         require_role(actor, _REGISTRARS, "register cases")
         if (data.lat is None) != (data.lon is None):
             raise DomainError("invalid_location", "give both lat and lon, or neither", "lat", 422)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with cases.transaction():
             placement = await locate(actor.district_id, data.lat, data.lon) if data.lat is not None else None
-            state = await cases.register(data, district_id=actor.district_id, actor=actor, now=now, placement=placement)
+            state = await cases.register(
+                data, district_id=actor.district_id, actor=actor, now=now, placement=placement
+            )
         return await _visible_case(state.id, actor)
 
     @get("/{case_id:uuid}", operation_id="getCase", responses=ERROR_RESPONSES)
@@ -62,7 +64,9 @@ class CaseController(Controller):
         unit_id: FromQuery[int | None] = None,
         grid_id: FromQuery[int | None] = None,
         light: FromQuery[Light | None] = None,
-        q: Annotated[str | None, QueryParameter(description="text in ticket, title, description or address")] = None,
+        q: Annotated[
+            str | None, QueryParameter(description="text in ticket, title, description or address")
+        ] = None,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> CasePage:
@@ -85,7 +89,11 @@ class CaseController(Controller):
         clause = " AND ".join(where)
         rows = await fetch(
             f"SELECT {cases.VIEW_COLUMNS}, count(*) OVER () AS total FROM cases WHERE {clause} "
-            "ORDER BY registered_at DESC, id OFFSET {} LIMIT {}", *args, offset, limit)
+            "ORDER BY registered_at DESC, id OFFSET {} LIMIT {}",
+            *args,
+            offset,
+            limit,
+        )
         total = rows[0]["total"] if rows else 0
         return CasePage(items=cases.case_views(rows, actor), total=total, offset=offset, limit=limit)
 
@@ -94,22 +102,37 @@ def _transition_handler(action: str) -> HTTPRouteHandler:
     payload_type = lifecycle.PAYLOADS[action]
     name = "".join(part.title() for part in action.split("_"))
     # An action whose payload has no fields may omit it; the others must send it.
-    payload_field = (("payload", payload_type, msgspec.field(default_factory=payload_type))
-                     if not payload_type.__struct_fields__ else ("payload", payload_type))
-    body_type = msgspec.defstruct(f"{name}Request", [payload_field, ("version", int | None, None)],
-                                  forbid_unknown_fields=True, kw_only=True)
+    payload_field = (
+        ("payload", payload_type, msgspec.field(default_factory=payload_type))
+        if not payload_type.__struct_fields__
+        else ("payload", payload_type)
+    )
+    body_type = msgspec.defstruct(
+        f"{name}Request",
+        [payload_field, ("version", int | None, None)],
+        forbid_unknown_fields=True,
+        kw_only=True,
+    )
 
     async def handler(actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID], data: Any) -> CaseOut:
         command = lifecycle.Command(action=action, payload=data.payload)
         await cases.act(case_id, command, actor, base_version=data.version)
         return await _visible_case(case_id, actor)
 
-    handler.__annotations__ = {"actor": NamedDependency[Actor], "case_id": FromPath[uuid.UUID], "data": JSONBody[body_type],
-                               "return": CaseOut}
+    handler.__annotations__ = {
+        "actor": NamedDependency[Actor],
+        "case_id": FromPath[uuid.UUID],
+        "data": JSONBody[body_type],
+        "return": CaseOut,
+    }
     handler.__name__ = f"case_{action}"
     return post(
-        f"/cases/{{case_id:uuid}}/{action.replace('_', '-')}", operation_id=f"case{name}", status_code=200,
-        tags=["case transitions"], responses=ERROR_RESPONSES, summary=f"{action.replace('_', ' ')} a case",
+        f"/cases/{{case_id:uuid}}/{action.replace('_', '-')}",
+        operation_id=f"case{name}",
+        status_code=200,
+        tags=["case transitions"],
+        responses=ERROR_RESPONSES,
+        summary=f"{action.replace('_', ' ')} a case",
     )(handler)
 
 

@@ -30,15 +30,36 @@ CaseType = Literal["consult", "help", "complaint", "report", "suggestion"]
 Urgency = Literal["normal", "important", "urgent"]
 # 登记 → 派遣 → 受理 → 到场 → 办结 → 审核 → 回访 → 结案 → 归档
 Status = Literal[
-    "registered", "dispatched", "accepted", "on_site", "resolved", "reviewed", "called_back", "closed", "archived"
+    "registered",
+    "dispatched",
+    "accepted",
+    "on_site",
+    "resolved",
+    "reviewed",
+    "called_back",
+    "closed",
+    "archived",
 ]
 OPEN_STATUSES: frozenset[str] = frozenset({"registered", "dispatched", "accepted", "on_site"})
 Light = Literal["green", "yellow", "red"]
 Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 
 Action = Literal[
-    "dispatch", "answer", "accept", "return", "arrive", "resolve", "review", "callback", "close",
-    "reopen", "archive", "request_extension", "approve_extension", "assign", "note",
+    "dispatch",
+    "answer",
+    "accept",
+    "return",
+    "arrive",
+    "resolve",
+    "review",
+    "callback",
+    "close",
+    "reopen",
+    "archive",
+    "request_extension",
+    "approve_extension",
+    "assign",
+    "note",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
 

@@ -26,15 +26,23 @@ from typing import Any, NamedTuple
 import msgspec
 from msgspec.structs import replace
 
-from server.calendar.deadlines import Deadline, TimeLimits, extend, extension_allowed, handling_days, plan_deadline, plan_hours
-from server.cases.domain import ACTIONS, Action, CaseState, Satisfaction, Status
-from server.accounts.roles import FIELD_ROLES, Role
 from server.accounts.domain import Actor
+from server.accounts.roles import FIELD_ROLES, Role
+from server.calendar.deadlines import (
+    Deadline,
+    TimeLimits,
+    extend,
+    extension_allowed,
+    handling_days,
+    plan_deadline,
+    plan_hours,
+)
+from server.calendar.workdays import Calendar, add_working_days, require_aware
+from server.cases.domain import ACTIONS, Action, CaseState, Satisfaction, Status
+from server.cases.scope import can_see
 from server.errors import DomainError
 from server.photos.domain import PhotoMeta
 from server.photos.same_angle import SameAngleRules, check_resolution
-from server.cases.scope import can_see
-from server.calendar.workdays import Calendar, add_working_days, require_aware
 
 __all__ = [
     "deadline_for_urgency",
@@ -312,8 +320,12 @@ Data = dict[str, Any]
 
 def _deadline_fields(deadline: Deadline, due_days: int | None) -> Changes:
     """The case fields a deadline sets; `due_days` counts from dispatched_at, extensions included."""
-    return {"due_at": deadline.due_at, "warn_at": deadline.warn_at, "due_provisional": deadline.provisional,
-            "due_days": due_days}
+    return {
+        "due_at": deadline.due_at,
+        "warn_at": deadline.warn_at,
+        "due_provisional": deadline.provisional,
+        "due_days": due_days,
+    }
 
 
 def _start_clock(case: CaseState, ctx: Context) -> tuple[Changes, Data]:
@@ -553,7 +565,9 @@ def replan(case: CaseState, calendar: Calendar, limits: TimeLimits) -> dict[str,
     the changed fields, or None when nothing moves. Client clocks play no part: only dispatched_at."""
     if case.due_days is None or case.dispatched_at is None:
         return None
-    changes = _deadline_fields(plan_deadline(calendar, limits, case.dispatched_at, case.due_days), case.due_days)
+    changes = _deadline_fields(
+        plan_deadline(calendar, limits, case.dispatched_at, case.due_days), case.due_days
+    )
     return None if all(getattr(case, k) == v for k, v in changes.items()) else changes
 
 

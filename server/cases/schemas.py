@@ -19,7 +19,6 @@ Text200 = Annotated[str, msgspec.Meta(max_length=200)]
 Text4k = Annotated[str, msgspec.Meta(max_length=4000)]
 
 
-
 class GPS(msgspec.Struct, forbid_unknown_fields=True):
     lat: Latitude
     lon: Longitude

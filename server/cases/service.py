@@ -10,24 +10,31 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from server.cases import lifecycle
-from server.db import fetch, transaction
-from server.calendar.deadlines import TimeLimits, light
 from server.accounts.domain import Actor
+from server.calendar.deadlines import TimeLimits, light
+from server.calendar.workdays import Calendar, CalendarYear
+from server.cases import lifecycle
 from server.cases.domain import CaseState
+from server.cases.schemas import GPS, CaseCreate, CaseOut, EventOut, PhotoOut
+from server.cases.scope import (
+    actor_deny_keys,
+    actor_scope_keys,
+    can_see,
+    case_scope_keys,
+    mask_phone,
+    phone_visible,
+)
+from server.db import fetch, transaction
 from server.errors import DomainError
 from server.photos.domain import PhotoMeta
 from server.photos.same_angle import SameAngleRules
-from server.cases.schemas import GPS, CaseCreate, CaseOut, EventOut, PhotoOut
-from server.cases.scope import actor_deny_keys, actor_scope_keys, can_see, case_scope_keys, mask_phone, phone_visible
 from server.tables import (
     CalendarYearRow,
-    Case,
     CaseDeparture,
     Category,
     District,
@@ -35,28 +42,62 @@ from server.tables import (
     Unit,
     User,
 )
-from server.calendar.workdays import Calendar, CalendarYear
 
 __all__ = [
-    "VIEW_COLUMNS", "accused_units", "act", "amend", "can_see", "case_view", "case_views", "district_calendar", "district_limits", "load_state", "register",
-    "replan_deadlines", "state_from_row", "visibility_sql", "visible_state",
+    "VIEW_COLUMNS",
+    "accused_units",
+    "act",
+    "amend",
+    "can_see",
+    "case_view",
+    "case_views",
+    "district_calendar",
+    "district_limits",
+    "load_state",
+    "register",
+    "replan_deadlines",
+    "state_from_row",
+    "visibility_sql",
+    "visible_state",
 ]
 
 _STATE_FIELDS = frozenset(CaseState.__struct_fields__)
 # CaseState fields stored in their own columns (indexed or queried); the rest live in `state` JSONB.
-_COLUMNS = frozenset({
-    "id", "district_id", "ticket", "type", "category_id", "urgency", "status", "version", "channel", "grid_id",
-    "lead_unit_id", "co_unit_ids", "assignee_id", "accused_unit_id", "accused_user_id", "registered_at",
-    "dispatched_at", "return_by", "due_at", "warn_at", "due_provisional", "arrive_by", "resolved_at",
-    "closed_at", "supervised",
-})
+_COLUMNS = frozenset(
+    {
+        "id",
+        "district_id",
+        "ticket",
+        "type",
+        "category_id",
+        "urgency",
+        "status",
+        "version",
+        "channel",
+        "grid_id",
+        "lead_unit_id",
+        "co_unit_ids",
+        "assignee_id",
+        "accused_unit_id",
+        "accused_user_id",
+        "registered_at",
+        "dispatched_at",
+        "return_by",
+        "due_at",
+        "warn_at",
+        "due_provisional",
+        "arrive_by",
+        "resolved_at",
+        "closed_at",
+        "supervised",
+    }
+)
 
 
 def visibility_sql(actor: Actor) -> tuple[str, list[Any]]:
     """The SQL twin of `server.scope.can_see`, so lists and pulls filter in the database (GIN index)."""
     clause = "district_id = {} AND scope_keys && {}::varchar[] AND NOT scope_keys && {}::varchar[]"
     return clause, [actor.district_id, list(actor_scope_keys(actor)), list(actor_deny_keys(actor))]
-
 
 
 def state_from_row(row: dict[str, Any]) -> CaseState:
@@ -107,15 +148,25 @@ async def _district_rules(district_id: int, stamp: str | None = None) -> _Distri
     cached = _RULES.get(district_id)
     if cached is not None and cached.stamp == stamp:
         return cached
-    row = await District.select(District.timezone, District.time_limits).where(District.id == district_id).first()
+    row = (
+        await District.select(District.timezone, District.time_limits)
+        .where(District.id == district_id)
+        .first()
+    )
     overrides = row["time_limits"]
     if isinstance(overrides, str):
         overrides = msgspec.json.decode(overrides)
-    years = [CalendarYear(year=r["year"], holidays=tuple(r["holidays"]), workdays=tuple(r["workdays"]),
-                          source=r["source"])
-             for r in await CalendarYearRow.select().where(CalendarYearRow.district_id == district_id)]
-    rules = _DistrictRules(stamp=stamp, calendar=Calendar.of(years, tz=row["timezone"]),
-                           limits=msgspec.convert(overrides or {}, TimeLimits))
+    years = [
+        CalendarYear(
+            year=r["year"], holidays=tuple(r["holidays"]), workdays=tuple(r["workdays"]), source=r["source"]
+        )
+        for r in await CalendarYearRow.select().where(CalendarYearRow.district_id == district_id)
+    ]
+    rules = _DistrictRules(
+        stamp=stamp,
+        calendar=Calendar.of(years, tz=row["timezone"]),
+        limits=msgspec.convert(overrides or {}, TimeLimits),
+    )
     _RULES[district_id] = rules
     return rules
 
@@ -134,74 +185,135 @@ async def next_ticket(district_id: int, now: datetime) -> str:
     rows = await fetch(
         "INSERT INTO ticket_counters (district_id, year, last) VALUES ({}, {}, 1) "
         "ON CONFLICT (district_id, year) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last",
-        district_id, year,
+        district_id,
+        year,
     )
     return f"{year}-{rows[0]['last']:06d}"
 
 
 async def _append_event(
-    state: CaseState, draft: lifecycle.EventDraft, actor: Actor | None, *, device_id: uuid.UUID | None,
-    mutation_id: uuid.UUID | None, client_time: datetime | None, gps: GPS | None,
+    state: CaseState,
+    draft: lifecycle.EventDraft,
+    actor: Actor | None,
+    *,
+    device_id: uuid.UUID | None,
+    mutation_id: uuid.UUID | None,
+    client_time: datetime | None,
+    gps: GPS | None,
 ) -> None:
     await fetch(
         "INSERT INTO case_events (id, district_id, case_id, seq, action, from_status, to_status, actor_id, "
         "device_id, mutation_id, at, client_time, lat, lon, note, data) VALUES ({}, {}, {}, "
-        "(SELECT coalesce(max(seq), 0) + 1 FROM case_events WHERE case_id = {}), {}, {}, {}, {}, {}, {}, {}, {}, "
-        "{}, {}, {}, {})",
-        uuid.uuid4(), state.district_id, state.id, state.id, draft.action, draft.from_status, draft.to_status,
-        actor.user_id if actor else None, device_id, mutation_id, draft.at, client_time,
-        gps.lat if gps else None, gps.lon if gps else None, draft.note or "",
+        "(SELECT coalesce(max(seq), 0) + 1 FROM case_events WHERE case_id = {}), "
+        "{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+        uuid.uuid4(),
+        state.district_id,
+        state.id,
+        state.id,
+        draft.action,
+        draft.from_status,
+        draft.to_status,
+        actor.user_id if actor else None,
+        device_id,
+        mutation_id,
+        draft.at,
+        client_time,
+        gps.lat if gps else None,
+        gps.lon if gps else None,
+        draft.note or "",
         msgspec.json.encode(draft.data).decode(),
     )
 
 
 async def register(
-    body: CaseCreate, *, district_id: int, actor: Actor | None, now: datetime, case_id: uuid.UUID | None = None,
-    device_id: uuid.UUID | None = None, mutation_id: uuid.UUID | None = None, client_time: datetime | None = None,
-    gps: GPS | None = None, placement: Any = None, reported_by: int | None = None,
+    body: CaseCreate,
+    *,
+    district_id: int,
+    actor: Actor | None,
+    now: datetime,
+    case_id: uuid.UUID | None = None,
+    device_id: uuid.UUID | None = None,
+    mutation_id: uuid.UUID | None = None,
+    client_time: datetime | None = None,
+    gps: GPS | None = None,
+    placement: Any = None,
+    reported_by: int | None = None,
 ) -> CaseState:
     """Register a new case (登记): a ticket, its grid cell and unit from the point, the first event."""
     if body.category_id is not None:
         exists = await Category.exists().where(
-            (Category.id == body.category_id) & (Category.district_id == district_id))
+            (Category.id == body.category_id) & (Category.district_id == district_id)
+        )
         if not exists:
-            raise DomainError("unknown_category", f"no category {body.category_id} in this district", "category_id", 422)
-    for field, table, value in (("accused_unit_id", Unit, body.accused_unit_id),
-                                ("accused_user_id", User, body.accused_user_id)):
-        if value is not None and not await table.exists().where((table.id == value) & (table.district_id == district_id)):
+            raise DomainError(
+                "unknown_category", f"no category {body.category_id} in this district", "category_id", 422
+            )
+    for field, table, value in (
+        ("accused_unit_id", Unit, body.accused_unit_id),
+        ("accused_user_id", User, body.accused_user_id),
+    ):
+        if value is not None and not await table.exists().where(
+            (table.id == value) & (table.district_id == district_id)
+        ):
             raise DomainError("unknown_id", f"{field} {value} is not in this district", field, 422)
     state = CaseState(
-        id=case_id or uuid.uuid4(), district_id=district_id, ticket=await next_ticket(district_id, now),
-        type=body.type, category_id=body.category_id, urgency=body.urgency, channel=body.channel,
+        id=case_id or uuid.uuid4(),
+        district_id=district_id,
+        ticket=await next_ticket(district_id, now),
+        type=body.type,
+        category_id=body.category_id,
+        urgency=body.urgency,
+        channel=body.channel,
         grid_id=placement.grid_id if placement else None,
         has_contact=bool(body.complainant_phone) and not body.anonymous,
-        accused_unit_id=body.accused_unit_id, accused_user_id=body.accused_user_id, registered_at=now,
+        accused_unit_id=body.accused_unit_id,
+        accused_user_id=body.accused_user_id,
+        registered_at=now,
         reported_by=reported_by,
     )
     values = _row_values(state)
     values.update(
-        title=body.title, description=body.description, address=body.address, lat=body.lat, lon=body.lon,
+        title=body.title,
+        description=body.description,
+        address=body.address,
+        lat=body.lat,
+        lon=body.lon,
         complainant_name="" if body.anonymous else body.complainant_name,
         complainant_phone="" if body.anonymous else body.complainant_phone,
-        contact_consent=body.contact_consent, anonymous=body.anonymous,
-        created_by_id=actor.user_id if actor else None, updated_at=now,
+        contact_consent=body.contact_consent,
+        anonymous=body.anonymous,
+        created_by_id=actor.user_id if actor else None,
+        updated_at=now,
     )
     columns = list(values)
-    location = ("ST_SetSRID(ST_MakePoint({}, {}), 4326)" if body.lat is not None and body.lon is not None else "NULL")
+    location = (
+        "ST_SetSRID(ST_MakePoint({}, {}), 4326)" if body.lat is not None and body.lon is not None else "NULL"
+    )
     placeholders = ", ".join(_placeholder(c) for c in columns)
     args = [values[c] for c in columns]
     if location != "NULL":
         args += [body.lon, body.lat]
-    await fetch(f"INSERT INTO cases ({', '.join(columns)}, location) VALUES ({placeholders}, {location})", *args)
-    draft = lifecycle.EventDraft(action="register", from_status=None, to_status="registered",
-                                 note="", data={"channel": body.channel}, at=now)
-    await _append_event(state, draft, actor, device_id=device_id, mutation_id=mutation_id,
-                        client_time=client_time, gps=gps)
+    await fetch(
+        f"INSERT INTO cases ({', '.join(columns)}, location) VALUES ({placeholders}, {location})", *args
+    )
+    draft = lifecycle.EventDraft(
+        action="register",
+        from_status=None,
+        to_status="registered",
+        note="",
+        data={"channel": body.channel},
+        at=now,
+    )
+    await _append_event(
+        state, draft, actor, device_id=device_id, mutation_id=mutation_id, client_time=client_time, gps=gps
+    )
     return state
 
 
 def _placeholder(column: str) -> str:
-    return {"state": "{}::jsonb", "co_unit_ids": "{}::integer[]", "scope_keys": "{}::varchar[]"}.get(column, "{}")
+    return {"state": "{}::jsonb", "co_unit_ids": "{}::integer[]", "scope_keys": "{}::varchar[]"}.get(
+        column, "{}"
+    )
 
 
 async def load_state(case_id: uuid.UUID, *, lock: bool = False) -> CaseState | None:
@@ -212,7 +324,9 @@ async def load_state(case_id: uuid.UUID, *, lock: bool = False) -> CaseState | N
 async def _ids(table: str, district_id: int, ids: list[int]) -> frozenset[int]:
     if not ids:
         return frozenset()
-    rows = await fetch(f"SELECT id FROM {table} WHERE district_id = {{}} AND id = ANY({{}}::integer[])", district_id, ids)
+    rows = await fetch(
+        f"SELECT id FROM {table} WHERE district_id = {{}} AND id = ANY({{}}::integer[])", district_id, ids
+    )
     return frozenset(r["id"] for r in rows)
 
 
@@ -223,8 +337,9 @@ async def _category_days(state: CaseState) -> int | None:
     return rows[0]["time_limit_days"] if rows else None
 
 
-async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, now: datetime,
-                   rules_stamp: str) -> lifecycle.Context:
+async def _context(
+    state: CaseState, command: lifecycle.Command, actor: Actor, now: datetime, rules_stamp: str
+) -> lifecycle.Context:
     rules = await _district_rules(state.district_id, rules_stamp)
     category_days = await _category_days(state) if command.action in ("dispatch", "reopen") else None
     photos: tuple[PhotoMeta, ...] = ()
@@ -237,19 +352,34 @@ async def _context(state: CaseState, command: lifecycle.Command, actor: Actor, n
     if command.action in ("dispatch", "assign"):
         # Only the units and people the payload names are looked up, not the whole district.
         p = command.payload
-        named_units = [u for u in (getattr(p, "unit_id", None), *getattr(p, "co_unit_ids", ())) if u is not None]
+        named_units = [
+            u for u in (getattr(p, "unit_id", None), *getattr(p, "co_unit_ids", ())) if u is not None
+        ]
         assignee = getattr(p, "assignee_id", None)
         units = await _ids("units", state.district_id, named_units)
         users = await _ids("app_users", state.district_id, [assignee] if assignee is not None else [])
         if assignee is not None:
-            rows = await fetch("SELECT id FROM app_users WHERE id = {} AND unit_id = ANY({}::integer[])",
-                               assignee, sorted(actor.unit_ids))
+            rows = await fetch(
+                "SELECT id FROM app_users WHERE id = {} AND unit_id = ANY({}::integer[])",
+                assignee,
+                sorted(actor.unit_ids),
+            )
             squad = frozenset(r["id"] for r in rows)
     return lifecycle.Context(
-        now=now, calendar=rules.calendar, limits=rules.limits, category_days=category_days, photos=photos,
-        same_angle=SameAngleRules(), unit_ids_in_district=units, user_ids_in_district=users, squad_user_ids=squad,
-        accused_unit_ids=(await accused_units(state.accused_unit_id, state.accused_user_id)
-                          if command.action == "dispatch" and state.type == "report" else frozenset()),
+        now=now,
+        calendar=rules.calendar,
+        limits=rules.limits,
+        category_days=category_days,
+        photos=photos,
+        same_angle=SameAngleRules(),
+        unit_ids_in_district=units,
+        user_ids_in_district=users,
+        squad_user_ids=squad,
+        accused_unit_ids=(
+            await accused_units(state.accused_unit_id, state.accused_user_id)
+            if command.action == "dispatch" and state.type == "report"
+            else frozenset()
+        ),
     )
 
 
@@ -260,37 +390,67 @@ async def accused_units(accused_unit_id: int | None, accused_user_id: int | None
         "WITH RECURSIVE t(id) AS ("
         "SELECT id FROM units WHERE id = {} OR id = (SELECT unit_id FROM app_users WHERE id = {}) "
         "UNION SELECT u.id FROM units u JOIN t ON u.parent_id = t.id) SELECT id FROM t",
-        accused_unit_id, accused_user_id)
+        accused_unit_id,
+        accused_user_id,
+    )
     return frozenset(r["id"] for r in rows)
 
 
 async def _photo_metas(district_id: int, ids: list[uuid.UUID]) -> tuple[PhotoMeta, ...]:
-    rows = await Photo.select().where((Photo.id.is_in(ids)) & (Photo.district_id == district_id) & (Photo.stored.eq(True)))
+    rows = await Photo.select().where(
+        (Photo.id.is_in(ids)) & (Photo.district_id == district_id) & (Photo.stored.eq(True))
+    )
     return tuple(
-        PhotoMeta(id=r["id"], case_id=r["case_id"], kind=r["kind"], lat=r["lat"], lon=r["lon"],
-                  accuracy_m=r["accuracy_m"], heading=r["heading"], taken_at=r["taken_at"], sha256=r["sha256"],
-                  size=r["size"], content_type=r["content_type"], before_id=r["before_id"])
+        PhotoMeta(
+            id=r["id"],
+            case_id=r["case_id"],
+            kind=r["kind"],
+            lat=r["lat"],
+            lon=r["lon"],
+            accuracy_m=r["accuracy_m"],
+            heading=r["heading"],
+            taken_at=r["taken_at"],
+            sha256=r["sha256"],
+            size=r["size"],
+            content_type=r["content_type"],
+            before_id=r["before_id"],
+        )
         for r in rows
     )
 
 
 async def act(
-    case_id: uuid.UUID, command: lifecycle.Command, actor: Actor, *, base_version: int | None = None,
-    device_id: uuid.UUID | None = None, mutation_id: uuid.UUID | None = None, client_time: datetime | None = None,
-    gps: GPS | None = None, now: datetime | None = None,
+    case_id: uuid.UUID,
+    command: lifecycle.Command,
+    actor: Actor,
+    *,
+    base_version: int | None = None,
+    device_id: uuid.UUID | None = None,
+    mutation_id: uuid.UUID | None = None,
+    client_time: datetime | None = None,
+    gps: GPS | None = None,
+    now: datetime | None = None,
     guard: Callable[[CaseState], Awaitable[None]] | None = None,
 ) -> CaseState:
     """Apply one life-cycle action to a case, exactly as the rules say, or raise DomainError.
 
     `guard` sees the locked case first and may refuse (the sync push's conflict rule)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     async with transaction():
         state, stamp = await _visible(case_id, actor, lock=True, base_version=base_version)
         if guard is not None:
             await guard(state)
         outcome = lifecycle.apply(state, command, actor, await _context(state, command, actor, now, stamp))
-        await _store(state, outcome.case, outcome.event, actor, device_id=device_id, mutation_id=mutation_id,
-                     client_time=client_time, gps=gps)
+        await _store(
+            state,
+            outcome.case,
+            outcome.event,
+            actor,
+            device_id=device_id,
+            mutation_id=mutation_id,
+            client_time=client_time,
+            gps=gps,
+        )
         photo_ids = getattr(command.payload, "photo_ids", None)
         if photo_ids and command.action == "resolve":
             await Photo.update({Photo.case_id: case_id}).where(Photo.id.is_in(list(photo_ids)))
@@ -298,22 +458,31 @@ async def act(
 
 
 async def amend(
-    case_id: uuid.UUID, actor: Actor, action: str, changes: dict[str, Any], *, columns: dict[str, Any] | None = None,
-    data: dict[str, Any] | None = None, note: str = "", now: datetime | None = None,
+    case_id: uuid.UUID,
+    actor: Actor,
+    action: str,
+    changes: dict[str, Any],
+    *,
+    columns: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    note: str = "",
+    now: datetime | None = None,
 ) -> CaseState:
     """A change outside the life cycle (linking a repeat, supervision): same lock, version bump and
     event; a new urgency moves a running deadline."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     async with transaction():
         state, stamp = await _visible(case_id, actor, lock=True)
         new = msgspec.structs.replace(state, **changes, version=state.version + 1)
         if new.urgency != state.urgency:
             rules = await _district_rules(state.district_id, stamp)
-            moved = lifecycle.deadline_for_urgency(state, new.urgency, rules.calendar, rules.limits,
-                                                   await _category_days(state))
+            moved = lifecycle.deadline_for_urgency(
+                state, new.urgency, rules.calendar, rules.limits, await _category_days(state)
+            )
             new = msgspec.structs.replace(new, **moved)
-        draft = lifecycle.EventDraft(action=action, from_status=state.status, to_status=new.status, note=note,
-                                     data=data or {}, at=now)
+        draft = lifecycle.EventDraft(
+            action=action, from_status=state.status, to_status=new.status, note=note, data=data or {}, at=now
+        )
         await _store(state, new, draft, actor, extra_columns=columns or {})
         return new
 
@@ -325,59 +494,84 @@ async def replan_deadlines(district_id: int, now: datetime) -> int:
     changed = 0
     async with transaction():
         rows = await fetch(
-            "SELECT * FROM cases WHERE district_id = {} AND due_provisional AND status NOT IN ('closed', 'archived') "
-            "ORDER BY id FOR UPDATE", district_id)
+            "SELECT * FROM cases WHERE district_id = {} AND due_provisional "
+            "AND status NOT IN ('closed', 'archived') "
+            "ORDER BY id FOR UPDATE",
+            district_id,
+        )
         for row in rows:
             state = state_from_row(row)
             changes = lifecycle.replan(state, rules.calendar, rules.limits)
             if changes is None:
                 continue
             new = msgspec.structs.replace(state, **changes, version=state.version + 1)
-            draft = lifecycle.EventDraft(action="replan", from_status=state.status, to_status=state.status, note="",
-                                         data={"previous_due_at": state.due_at, **changes}, at=now)
+            draft = lifecycle.EventDraft(
+                action="replan",
+                from_status=state.status,
+                to_status=state.status,
+                note="",
+                data={"previous_due_at": state.due_at, **changes},
+                at=now,
+            )
             await _store(state, new, draft, None)
             changed += 1
     return changed
 
 
-async def visible_state(case_id: uuid.UUID, actor: Actor, *, lock: bool = False,
-                        base_version: int | None = None) -> CaseState:
+async def visible_state(
+    case_id: uuid.UUID, actor: Actor, *, lock: bool = False, base_version: int | None = None
+) -> CaseState:
     """The case if the actor may see it (404 otherwise), locked for the transaction with `lock`."""
     return (await _visible(case_id, actor, lock=lock, base_version=base_version))[0]
 
 
-async def _visible(case_id: uuid.UUID, actor: Actor, *, lock: bool = False,
-                   base_version: int | None = None) -> tuple[CaseState, str]:
+async def _visible(
+    case_id: uuid.UUID, actor: Actor, *, lock: bool = False, base_version: int | None = None
+) -> tuple[CaseState, str]:
     """The visible case and the stamp of its district's rules, read in the same query."""
     rows = await fetch(
         f"SELECT *, {_RULES_STAMP.format(district='cases.district_id')} AS rules_stamp FROM cases "
-        f"WHERE id = {{}}{' FOR UPDATE' if lock else ''}", case_id)
+        f"WHERE id = {{}}{' FOR UPDATE' if lock else ''}",
+        case_id,
+    )
     state = state_from_row(rows[0]) if rows else None
     if state is None or not can_see(actor, state):
         raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
     if base_version is not None and base_version != state.version:
-        raise DomainError("stale_version", f"the case is at version {state.version}, you saw {base_version}",
-                          "version", 409)
+        raise DomainError(
+            "stale_version", f"the case is at version {state.version}, you saw {base_version}", "version", 409
+        )
     return state, rows[0]["rules_stamp"]
 
 
 async def _store(
-    old: CaseState, new: CaseState, draft: lifecycle.EventDraft, actor: Actor | None, *,
-    extra_columns: dict[str, Any] | None = None, device_id: uuid.UUID | None = None,
-    mutation_id: uuid.UUID | None = None, client_time: datetime | None = None, gps: GPS | None = None,
+    old: CaseState,
+    new: CaseState,
+    draft: lifecycle.EventDraft,
+    actor: Actor | None,
+    *,
+    extra_columns: dict[str, Any] | None = None,
+    device_id: uuid.UUID | None = None,
+    mutation_id: uuid.UUID | None = None,
+    client_time: datetime | None = None,
+    gps: GPS | None = None,
 ) -> None:
     values = _row_values(new)
     values.update(extra_columns or {})
     values["updated_at"] = draft.at
     assignments = ", ".join(f"{c} = {_placeholder(c)}" for c in values)
     await fetch(f"UPDATE cases SET {assignments} WHERE id = {{}}", *values.values(), new.id)
-    await _append_event(new, draft, actor, device_id=device_id, mutation_id=mutation_id,
-                        client_time=client_time, gps=gps)
+    await _append_event(
+        new, draft, actor, device_id=device_id, mutation_id=mutation_id, client_time=client_time, gps=gps
+    )
     left = set(case_scope_keys(old)) - set(case_scope_keys(new))
     if left:
-        await CaseDeparture.insert(*[
-            CaseDeparture(district_id=new.district_id, case_id=new.id, scope_key=k, at=draft.at) for k in sorted(left)
-        ])
+        await CaseDeparture.insert(
+            *[
+                CaseDeparture(district_id=new.district_id, case_id=new.id, scope_key=k, at=draft.at)
+                for k in sorted(left)
+            ]
+        )
 
 
 # A case with its timeline and photos in one query, decoded straight into the answer's Structs.
@@ -401,25 +595,52 @@ async def case_view(case_id: uuid.UUID, actor: Actor, *, scoped: bool = True) ->
 
 def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = None) -> list[CaseOut]:
     """Case rows selected with `VIEW_COLUMNS`, as the caller may see them."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     out = []
     for r in rows:
         s = state_from_row(r)
         phone = r["complainant_phone"]
         if phone and not phone_visible(actor, r["contact_consent"]):
             phone = mask_phone(phone)
-        out.append(CaseOut(
-            id=s.id, ticket=s.ticket, version=s.version, status=s.status,
-            light=light(s.due_at, s.warn_at, now, stopped_at=s.resolved_at), type=s.type, channel=s.channel,
-            urgency=s.urgency, category_id=s.category_id, title=r["title"], description=r["description"],
-            address=r["address"], lat=r["lat"], lon=r["lon"], grid_id=s.grid_id, lead_unit_id=s.lead_unit_id,
-            co_unit_ids=list(s.co_unit_ids), assignee_id=s.assignee_id, complainant_name=r["complainant_name"],
-            complainant_phone=phone, anonymous=r["anonymous"], registered_at=r["registered_at"],
-            dispatched_at=s.dispatched_at, return_by=s.return_by, due_at=s.due_at, warn_at=s.warn_at,
-            due_provisional=s.due_provisional, arrive_by=s.arrive_by, resolved_at=s.resolved_at,
-            closed_at=s.closed_at, supervised=s.supervised, repeat_of=r["repeat_of"],
-            extension_requested_days=s.extension_requested_days, rework_count=s.rework_count,
-            satisfaction=s.satisfaction, events=_EVENTS.decode(r["events_json"]),
-            photos=_PHOTOS.decode(r["photos_json"]),
-        ))
+        out.append(
+            CaseOut(
+                id=s.id,
+                ticket=s.ticket,
+                version=s.version,
+                status=s.status,
+                light=light(s.due_at, s.warn_at, now, stopped_at=s.resolved_at),
+                type=s.type,
+                channel=s.channel,
+                urgency=s.urgency,
+                category_id=s.category_id,
+                title=r["title"],
+                description=r["description"],
+                address=r["address"],
+                lat=r["lat"],
+                lon=r["lon"],
+                grid_id=s.grid_id,
+                lead_unit_id=s.lead_unit_id,
+                co_unit_ids=list(s.co_unit_ids),
+                assignee_id=s.assignee_id,
+                complainant_name=r["complainant_name"],
+                complainant_phone=phone,
+                anonymous=r["anonymous"],
+                registered_at=r["registered_at"],
+                dispatched_at=s.dispatched_at,
+                return_by=s.return_by,
+                due_at=s.due_at,
+                warn_at=s.warn_at,
+                due_provisional=s.due_provisional,
+                arrive_by=s.arrive_by,
+                resolved_at=s.resolved_at,
+                closed_at=s.closed_at,
+                supervised=s.supervised,
+                repeat_of=r["repeat_of"],
+                extension_requested_days=s.extension_requested_days,
+                rework_count=s.rework_count,
+                satisfaction=s.satisfaction,
+                events=_EVENTS.decode(r["events_json"]),
+                photos=_PHOTOS.decode(r["photos_json"]),
+            )
+        )
     return out

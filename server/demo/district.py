@@ -29,21 +29,21 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from geo.assign import locate
-from server.demo.grids import demo_feature_collection
 from geo.importer import import_grids
-from server.cases import service as cases
-from server.cases import lifecycle
+from server.accounts.domain import Actor
 from server.accounts.service import actor_for_user
 from server.calendar.deadlines import Deadline, TimeLimits, handling_days, light, plan_deadline
+from server.calendar.workdays import Calendar
+from server.cases import lifecycle
+from server.cases import service as cases
 from server.cases.domain import OPEN_STATUSES
-from server.accounts.domain import Actor
+from server.cases.schemas import CaseCreate
+from server.demo.grids import demo_feature_collection
+from server.districts.setup import add_unit, add_user, create_district
 from server.photos.images import make_thumbnail
 from server.photos.storage import PhotoStore, photo_store_from
-from server.cases.schemas import CaseCreate
-from server.districts.setup import add_unit, add_user, create_district
 from server.settings import Settings
 from server.tables import ApiKey, Category, District, Grid, Photo, RoutingRule, User
-from server.calendar.workdays import Calendar
 
 __all__ = ["API_KEY", "DISTRICT_CODE", "USERS", "load_demo", "print_demo", "start_for_light"]
 
@@ -53,22 +53,70 @@ API_KEY = "gridcase-demo"
 
 # (code, name, parent code, kind, leader in charge, head)
 UNITS: tuple[tuple[str, str, str | None, str, tuple[str, str], tuple[str, str]], ...] = (
-    ("office", "District complaint office", None, "office",
-     ("Zhou Min", "13900010001"), ("Qian Lei", "13900010002")),
-    ("city-management", "City management bureau", "office", "department",
-     ("Sun Hao", "13900020001"), ("Wu Jing", "13900020002")),
-    ("squad-1", "City management squad 1", "city-management", "squad",
-     ("Zheng Kai", "13900021001"), ("Wang Bo", "13900021002")),
-    ("squad-2", "City management squad 2", "city-management", "squad",
-     ("Feng Yu", "13900022001"), ("Chen Tao", "13900022002")),
-    ("environment", "Environment bureau", "office", "department",
-     ("Chu Yan", "13900030001"), ("Wei Dong", "13900030002")),
-    ("greening", "Greening bureau", "office", "department",
-     ("Jiang Li", "13900040001"), ("Shen Qi", "13900040002")),
-    ("street-1", "Riverside West street office", "office", "street",
-     ("Han Mei", "13900050001"), ("Yang Fan", "13900050002")),
-    ("street-2", "Riverside East street office", "office", "street",
-     ("Zhu Ning", "13900060001"), ("Qin Yue", "13900060002")),
+    (
+        "office",
+        "District complaint office",
+        None,
+        "office",
+        ("Zhou Min", "13900010001"),
+        ("Qian Lei", "13900010002"),
+    ),
+    (
+        "city-management",
+        "City management bureau",
+        "office",
+        "department",
+        ("Sun Hao", "13900020001"),
+        ("Wu Jing", "13900020002"),
+    ),
+    (
+        "squad-1",
+        "City management squad 1",
+        "city-management",
+        "squad",
+        ("Zheng Kai", "13900021001"),
+        ("Wang Bo", "13900021002"),
+    ),
+    (
+        "squad-2",
+        "City management squad 2",
+        "city-management",
+        "squad",
+        ("Feng Yu", "13900022001"),
+        ("Chen Tao", "13900022002"),
+    ),
+    (
+        "environment",
+        "Environment bureau",
+        "office",
+        "department",
+        ("Chu Yan", "13900030001"),
+        ("Wei Dong", "13900030002"),
+    ),
+    (
+        "greening",
+        "Greening bureau",
+        "office",
+        "department",
+        ("Jiang Li", "13900040001"),
+        ("Shen Qi", "13900040002"),
+    ),
+    (
+        "street-1",
+        "Riverside West street office",
+        "office",
+        "street",
+        ("Han Mei", "13900050001"),
+        ("Yang Fan", "13900050002"),
+    ),
+    (
+        "street-2",
+        "Riverside East street office",
+        "office",
+        "street",
+        ("Zhu Ning", "13900060001"),
+        ("Qin Yue", "13900060002"),
+    ),
 )
 
 # (username, display name, role, unit code): the §12 users first, then a few more.
@@ -89,14 +137,28 @@ USERS: tuple[tuple[str, str, str, str | None], ...] = (
 )
 
 # How many cases end in each status: 60 in all, every open status with every light for both workers.
-_STATUS_COUNTS = {"registered": 8, "dispatched": 9, "accepted": 9, "on_site": 9, "resolved": 6, "reviewed": 5,
-                  "called_back": 5, "closed": 5, "archived": 4}
+_STATUS_COUNTS = {
+    "registered": 8,
+    "dispatched": 9,
+    "accepted": 9,
+    "on_site": 9,
+    "resolved": 6,
+    "reviewed": 5,
+    "called_back": 5,
+    "closed": 5,
+    "archived": 4,
+}
 # The main path; a case planned to stop at a status takes the actions before it (`_PATH[:_STEPS[status]]`).
 _PATH = ("dispatch", "accept", "arrive", "resolve", "review", "callback", "close", "archive")
 _STEPS = {status: n for n, status in enumerate(_STATUS_COUNTS)}
 # Who takes the office's steps; the field steps (accept, arrive, resolve) are the handler's.
-_OFFICE_ROLE = {"dispatch": "agent", "review": "agent", "callback": "agent", "close": "agent",
-                "archive": "admin"}
+_OFFICE_ROLE = {
+    "dispatch": "agent",
+    "review": "agent",
+    "callback": "agent",
+    "close": "agent",
+    "archive": "admin",
+}
 _LIGHTS = ("green", "yellow", "red")
 _CHANNELS = ("phone", "wechat", "web", "app", "letter", "visit", "patrol", "open311")
 _TYPES = ("complaint", "help", "consult", "report", "suggestion")
@@ -136,8 +198,16 @@ class Cell(NamedTuple):
     shape: BaseGeometry
 
 
-def start_for_light(calendar: Calendar, limits: TimeLimits, days: int, wanted: str, now: datetime, *,
-                    skip_hours: int = 2, within_days: int = 120) -> datetime | None:
+def start_for_light(
+    calendar: Calendar,
+    limits: TimeLimits,
+    days: int,
+    wanted: str,
+    now: datetime,
+    *,
+    skip_hours: int = 2,
+    within_days: int = 120,
+) -> datetime | None:
     """The latest whole hour, at least `skip_hours` before `now`, at which a clock of `days` working
     days must have started for the case to show `wanted` at `now`; None if there is none (a one-day
     yellow window cannot hold a weekend day: the day before it is already red)."""
@@ -163,13 +233,20 @@ def _plans() -> list[Plan]:
                 shade = "green"  # no deadline before dispatch
             else:
                 shade = _LIGHTS[i % 3] if open_case else _LIGHTS[(i + 1) % 3]
-            plans.append(Plan(
-                index=n, status=status, light=shade, place=place, channel=_CHANNELS[n % len(_CHANNELS)],
-                type=_TYPES[n % len(_TYPES)], category=categories[(n * 3) % len(categories)],
-                urgency="urgent" if n % 11 == 5 else "important" if n % 7 == 3 else "normal",
-                # A callback needs someone to call: only cases that stop short of it may be anonymous.
-                anonymous=n % 6 == 4 and status != "called_back",
-            ))
+            plans.append(
+                Plan(
+                    index=n,
+                    status=status,
+                    light=shade,
+                    place=place,
+                    channel=_CHANNELS[n % len(_CHANNELS)],
+                    type=_TYPES[n % len(_TYPES)],
+                    category=categories[(n * 3) % len(categories)],
+                    urgency="urgent" if n % 11 == 5 else "important" if n % 7 == 3 else "normal",
+                    # A callback needs someone to call: only cases that stop short of it may be anonymous.
+                    anonymous=n % 6 == 4 and status != "called_back",
+                )
+            )
     return plans
 
 
@@ -188,13 +265,32 @@ async def load_demo(settings: Settings) -> None:
 async def _populate(district_id: int, settings: Settings) -> None:
     units: dict[str, int] = {}
     for code, name, parent, kind, leader, head in UNITS:
-        units[code] = await add_unit(district_id, code, name, parent_id=units[parent] if parent else None,
-                                     kind=kind, leader=leader, head=head)
+        units[code] = await add_unit(
+            district_id,
+            code,
+            name,
+            parent_id=units[parent] if parent else None,
+            kind=kind,
+            leader=leader,
+            head=head,
+        )
     for n, (username, name, role, unit) in enumerate(USERS):
-        await add_user(district_id, username, name, role, settings.demo_password,
-                       unit_id=units[unit] if unit else None, phone=f"1390009{n:04d}")
-    await ApiKey.insert(ApiKey(district_id=district_id, name="Riverside civic app",
-                               key_hash=hashlib.sha256(API_KEY.encode()).hexdigest()))
+        await add_user(
+            district_id,
+            username,
+            name,
+            role,
+            settings.demo_password,
+            unit_id=units[unit] if unit else None,
+            phone=f"1390009{n:04d}",
+        )
+    await ApiKey.insert(
+        ApiKey(
+            district_id=district_id,
+            name="Riverside civic app",
+            key_hash=hashlib.sha256(API_KEY.encode()).hexdigest(),
+        )
+    )
     report = await import_grids(district_id, msgspec.json.encode(demo_feature_collection()))
     if report.errors or not report.committed:
         raise RuntimeError(f"the demo grids did not import: {report.errors}")
@@ -207,16 +303,27 @@ async def _populate(district_id: int, settings: Settings) -> None:
 
 async def _routing_rules(district_id: int, units: dict[str, int], categories: dict[str, int]) -> None:
     """Who handles what where: bureaus district-wide, squads and street offices by street."""
-    streets = await Grid.select(Grid.code, Grid.id).where(
-        (Grid.district_id == district_id) & (Grid.level == "street")).order_by(Grid.code)
+    streets = (
+        await Grid.select(Grid.code, Grid.id)
+        .where((Grid.district_id == district_id) & (Grid.level == "street"))
+        .order_by(Grid.code)
+    )
     bureaus = (("environment", "environment"), ("greening", "greening"), ("planning", "city-management"))
-    rules = [RoutingRule(district_id=district_id, category_id=categories[c], grid_id=None, unit_id=units[u])
-             for c, u in bureaus]
+    rules = [
+        RoutingRule(district_id=district_id, category_id=categories[c], grid_id=None, unit_id=units[u])
+        for c, u in bureaus
+    ]
     for n, street in enumerate(streets, 1):
         for category in ("city_appearance", "municipal", "public_security", "conduct", "other"):
             unit = f"squad-{n}" if category in ("city_appearance", "municipal") else f"street-{n}"
-            rules.append(RoutingRule(district_id=district_id, category_id=categories[category],
-                                     grid_id=street["id"], unit_id=units[unit]))
+            rules.append(
+                RoutingRule(
+                    district_id=district_id,
+                    category_id=categories[category],
+                    grid_id=street["id"],
+                    unit_id=units[unit],
+                )
+            )
     await RoutingRule.insert(*rules)
 
 
@@ -246,7 +353,9 @@ class _CaseLoader:
             "SELECT g.id, g.code, u.code AS unit_code, ST_AsText(g.geom) AS wkt, min(w.username) AS worker "
             "FROM grids g JOIN units u ON u.id = g.unit_id LEFT JOIN grid_workers gw ON gw.grid_id = g.id "
             "LEFT JOIN app_users w ON w.id = gw.user_id WHERE g.district_id = {} AND g.level = 'cell' "
-            "GROUP BY g.id, u.code ORDER BY g.code", self.district_id)
+            "GROUP BY g.id, u.code ORDER BY g.code",
+            self.district_id,
+        )
         for r in rows:
             cell = Cell(r["id"], r["code"], r["unit_code"], r["worker"], shapely_wkt.loads(r["wkt"]))
             self.cells.setdefault(cell.worker or cell.unit_code, []).append(cell)
@@ -288,8 +397,9 @@ class _CaseLoader:
     def _open_start(self, plan: Plan) -> tuple[Plan, datetime]:
         """When to dispatch an open case so that it shows its planned light today."""
         skip = {"green": self.rng.randint(3, 8), "yellow": 3, "red": self.rng.randint(3, 240)}[plan.light]
-        start = start_for_light(self.calendar, self.limits, self._days(plan), plan.light, self.now,
-                                skip_hours=skip)
+        start = start_for_light(
+            self.calendar, self.limits, self._days(plan), plan.light, self.now, skip_hours=skip
+        )
         if start is None:
             # Weekend or holiday: only a long limit (planning, 3-day warning window) can be yellow today.
             plan = plan._replace(type="complaint", category="planning", urgency="normal")
@@ -317,9 +427,16 @@ class _CaseLoader:
         review = resolve + timedelta(hours=3)
         callback = review + timedelta(hours=20)
         close = callback + timedelta(hours=1)
-        return {"dispatch": start, "accept": start + timedelta(minutes=25),
-                "arrive": start + timedelta(minutes=90), "resolve": resolve, "review": review,
-                "callback": callback, "close": close, "archive": close + timedelta(hours=2)}
+        return {
+            "dispatch": start,
+            "accept": start + timedelta(minutes=25),
+            "arrive": start + timedelta(minutes=90),
+            "resolve": resolve,
+            "review": review,
+            "callback": callback,
+            "close": close,
+            "archive": close + timedelta(hours=2),
+        }
 
     # --- one case ----------------------------------------------------------------------------
 
@@ -330,8 +447,11 @@ class _CaseLoader:
             registered = self.now - timedelta(hours=self.rng.randint(1, 30))
         elif plan.status in OPEN_STATUSES:
             plan, start = self._open_start(plan)
-            times = {"dispatch": start, "accept": start + timedelta(minutes=20),
-                     "arrive": start + timedelta(minutes=70)}
+            times = {
+                "dispatch": start,
+                "accept": start + timedelta(minutes=20),
+                "arrive": start + timedelta(minutes=70),
+            }
             registered = start - timedelta(minutes=self.rng.randint(15, 180))
         else:
             times = self._closed_times(plan)
@@ -342,13 +462,17 @@ class _CaseLoader:
             return
         lead = self._lead_unit(plan, cell)
         handler = self._handler(lead, cell, plan.index)
-        for action in _PATH[:_STEPS[plan.status]]:
+        for action in _PATH[: _STEPS[plan.status]]:
             if action == "callback" and plan.anonymous:
                 continue  # nobody to call back: the case closes straight from `reviewed`
             payload = await self._payload(action, case_id, plan, lead, handler, times, spot)
             who = handler if action in ("accept", "arrive", "resolve") else _OFFICE_ROLE[action]
-            await cases.act(case_id, lifecycle.Command(action=action, payload=payload), self.actors[who],
-                            now=times[action])
+            await cases.act(
+                case_id,
+                lifecycle.Command(action=action, payload=payload),
+                self.actors[who],
+                now=times[action],
+            )
 
     async def _register(self, plan: Plan, cell: Cell, at: datetime) -> tuple[uuid.UUID, tuple[float, float]]:
         lat, lon = self._point(cell)
@@ -357,9 +481,16 @@ class _CaseLoader:
         named = not plan.anonymous
         accusation = plan.type == "report" and plan.category == "conduct"
         body = CaseCreate(
-            type=plan.type, channel=plan.channel, category_id=self.categories[plan.category],
-            urgency=plan.urgency, title=subject, description=f"{subject} near {road}.", address=road,
-            lat=lat, lon=lon, anonymous=plan.anonymous,
+            type=plan.type,
+            channel=plan.channel,
+            category_id=self.categories[plan.category],
+            urgency=plan.urgency,
+            title=subject,
+            description=f"{subject} near {road}.",
+            address=road,
+            lat=lat,
+            lon=lon,
+            anonymous=plan.anonymous,
             complainant_name=f"{self.rng.choice(_SURNAMES)} (citizen)" if named else "",
             complainant_phone=f"13{self.rng.randint(100000000, 999999999)}" if named else "",
             contact_consent=named and plan.index % 4 == 0,
@@ -372,21 +503,37 @@ class _CaseLoader:
         finder = (cell.worker or f"squad{cell.unit_code[-1]}") if plan.channel == "patrol" else None
         actor = self.actors[finder or "agent"] if plan.channel != "open311" else None
         reported_by = actor.user_id if finder and actor else None
-        state = await cases.register(body, district_id=self.district_id, actor=actor, now=at,
-                                     placement=placement, reported_by=reported_by)
+        state = await cases.register(
+            body,
+            district_id=self.district_id,
+            actor=actor,
+            now=at,
+            placement=placement,
+            reported_by=reported_by,
+        )
         return state.id, (lat, lon)
 
     async def _answer(self, case_id: uuid.UUID, plan: Plan, registered: datetime) -> None:
         answer = lifecycle.AnswerPayload(text="Answered on the phone: see the district's service guide.")
         at = registered + timedelta(hours=2)
-        await cases.act(case_id, lifecycle.Command(action="answer", payload=answer), self.actors["agent"],
-                        now=at)
+        await cases.act(
+            case_id, lifecycle.Command(action="answer", payload=answer), self.actors["agent"], now=at
+        )
         if plan.status == "archived":
-            await cases.act(case_id, lifecycle.Command(action="archive"), self.actors["admin"],
-                            now=at + timedelta(days=1))
+            await cases.act(
+                case_id, lifecycle.Command(action="archive"), self.actors["admin"], now=at + timedelta(days=1)
+            )
 
-    async def _payload(self, action: str, case_id: uuid.UUID, plan: Plan, lead: str, handler: str,
-                       times: dict[str, datetime], spot: tuple[float, float]) -> lifecycle.Payload:
+    async def _payload(
+        self,
+        action: str,
+        case_id: uuid.UUID,
+        plan: Plan,
+        lead: str,
+        handler: str,
+        times: dict[str, datetime],
+        spot: tuple[float, float],
+    ) -> lifecycle.Payload:
         if action == "dispatch":
             return lifecycle.DispatchPayload(unit_id=self.units[lead])
         if action == "resolve":
@@ -401,27 +548,52 @@ class _CaseLoader:
 
     # --- photos ------------------------------------------------------------------------------
 
-    async def _photos(self, case_id: uuid.UUID, plan: Plan, handler: str, times: dict[str, datetime],
-                      spot: tuple[float, float]) -> tuple[uuid.UUID, uuid.UUID]:
+    async def _photos(
+        self,
+        case_id: uuid.UUID,
+        plan: Plan,
+        handler: str,
+        times: dict[str, datetime],
+        spot: tuple[float, float],
+    ) -> tuple[uuid.UUID, uuid.UUID]:
         """A before photo on arrival and its retake just before resolving: same spot, same angle."""
         ticket = (await cases.load_state(case_id)).ticket
         heading = self.rng.uniform(0, 360)
         lat, lon = spot
         jitter = 3e-5  # about 3 m
-        shots = (("before", times["arrive"] + timedelta(minutes=5), lat, lon, heading),
-                 ("after", times["resolve"] - timedelta(minutes=10), lat + self.rng.uniform(-jitter, jitter),
-                  lon + self.rng.uniform(-jitter, jitter), (heading + self.rng.uniform(-8, 8)) % 360))
+        shots = (
+            ("before", times["arrive"] + timedelta(minutes=5), lat, lon, heading),
+            (
+                "after",
+                times["resolve"] - timedelta(minutes=10),
+                lat + self.rng.uniform(-jitter, jitter),
+                lon + self.rng.uniform(-jitter, jitter),
+                (heading + self.rng.uniform(-8, 8)) % 360,
+            ),
+        )
         ids: list[uuid.UUID] = []
         for kind, taken, p_lat, p_lon, p_heading in shots:
             data = _scene(ticket, kind, taken, seed=plan.index)
             sha = hashlib.sha256(data).hexdigest()
             await self.store.put(sha, data, len(data), "image/jpeg")
             await self.store.put_thumbnail(sha, make_thumbnail(data))
-            photo = Photo(id=uuid.uuid4(), district_id=self.district_id, case_id=case_id, kind=kind,
-                          before_id=ids[0] if ids else None, sha256=sha, size=len(data),
-                          content_type="image/jpeg", lat=p_lat, lon=p_lon, accuracy_m=4.0,
-                          heading=round(p_heading, 1), taken_at=taken, stored=True,
-                          uploaded_by_id=self.actors[handler].user_id)
+            photo = Photo(
+                id=uuid.uuid4(),
+                district_id=self.district_id,
+                case_id=case_id,
+                kind=kind,
+                before_id=ids[0] if ids else None,
+                sha256=sha,
+                size=len(data),
+                content_type="image/jpeg",
+                lat=p_lat,
+                lon=p_lon,
+                accuracy_m=4.0,
+                heading=round(p_heading, 1),
+                taken_at=taken,
+                stored=True,
+                uploaded_by_id=self.actors[handler].user_id,
+            )
             await Photo.insert(photo)
             ids.append(photo.id)
         return ids[0], ids[1]

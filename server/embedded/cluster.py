@@ -39,7 +39,9 @@ def install_postgis() -> Path:
         raise SystemExit("PostgreSQL/PostGIS are missing; run as root or set DATABASE_URL")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES], check=True, env=env
+    )
     bindir = find_pg_bin()
     if not bindir:
         raise SystemExit("PostGIS install finished but no PostgreSQL with PostGIS was found")
@@ -87,12 +89,32 @@ class Cluster:
         self.stop()
         if not (self.pgdata / "PG_VERSION").exists():
             self._own(self.pgdata)
-            self._run(str(self.bindir / "initdb"), "-D", str(self.pgdata), "--auth=trust", "-E", "UTF8",
-                      "--locale=C.UTF-8", "-U", "postgres")
-        options = (f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1 "
-                   f"-c fsync={'on' if self.durable else 'off'} -c max_connections=200 -c shared_buffers=256MB")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-o", options, "-l",
-                  str(self.root / "postgres.log"), "-w", "start")
+            self._run(
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.pgdata),
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "-U",
+                "postgres",
+            )
+        options = (
+            f"-p {self.port} -k {self.sockdir} -c listen_addresses=127.0.0.1 "
+            f"-c fsync={'on' if self.durable else 'off'} -c max_connections=200 -c shared_buffers=256MB"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.pgdata),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "postgres.log"),
+            "-w",
+            "start",
+        )
         self._wait()
         return self
 
@@ -106,8 +128,20 @@ class Cluster:
         raise RuntimeError(f"PostgreSQL did not start; see {self.root / 'postgres.log'}")
 
     def create_database(self, name: str) -> str:
-        psql = [str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-v", "ON_ERROR_STOP=1"]
-        exists = self._run(*psql, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'").stdout.strip()
+        psql = [
+            str(self.bindir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+        ]
+        exists = self._run(
+            *psql, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"
+        ).stdout.strip()
         if not exists:
             self._run(*psql, "-c", f'CREATE DATABASE "{name}"')
         self._run(*psql, "-d", name, "-c", "CREATE EXTENSION IF NOT EXISTS postgis")
@@ -115,12 +149,24 @@ class Cluster:
 
     def stop(self) -> None:
         if (self.pgdata / "postmaster.pid").exists():
-            subprocess.run([*self._as_owner, str(self.bindir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast",
-                            "-w", "stop"], capture_output=True)
+            subprocess.run(
+                [
+                    *self._as_owner,
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.pgdata),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                ],
+                capture_output=True,
+            )
 
 
-def private_cluster(root: Path, database: str, port: int | None = None, *,
-                    durable: bool = True) -> tuple[Cluster, str]:
+def private_cluster(
+    root: Path, database: str, port: int | None = None, *, durable: bool = True
+) -> tuple[Cluster, str]:
     """Start (creating if needed) a cluster in `root` and return it with the database's URL."""
     cluster = Cluster(root, install_postgis(), port=port, durable=durable).start()
     return cluster, cluster.create_database(database)

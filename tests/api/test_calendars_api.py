@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
-from server.cases import service as cases
-from server.cases import lifecycle
 from server.accounts.service import actor_for_user
+from server.cases import lifecycle
+from server.cases import service as cases
 from server.tables import User
 from tests.support import World, new_case
 
@@ -16,10 +16,16 @@ async def test_loading_a_missing_year_recomputes_provisional_deadlines(client, w
     agent, admin = await login("agent"), await login("admin")
     case = await new_case(client, agent, world, category_id=world.categories["planning"])
     user = await User.select().where(User.id == world.users["agent"]).first()
-    dispatch = lifecycle.Command(action="dispatch", payload=lifecycle.DispatchPayload(unit_id=world.units["street"]))
+    dispatch = lifecycle.Command(
+        action="dispatch", payload=lifecycle.DispatchPayload(unit_id=world.units["street"])
+    )
     # 15 working days from Mon 2026-12-21 run into 2027, whose schedule is not published yet.
-    await cases.act(uuid.UUID(case["id"]), dispatch, await actor_for_user(user),
-                    now=datetime(2026, 12, 21, 2, 0, tzinfo=timezone.utc))
+    await cases.act(
+        uuid.UUID(case["id"]),
+        dispatch,
+        await actor_for_user(user),
+        now=datetime(2026, 12, 21, 2, 0, tzinfo=UTC),
+    )
     r = await client.get(f"/cases/{case['id']}", headers=agent)
     provisional = r.json()
     assert provisional["due_provisional"] is True
@@ -31,8 +37,12 @@ async def test_loading_a_missing_year_recomputes_provisional_deadlines(client, w
     assert 2027 not in status["loaded_years"] and status["missing_years"] == [2027]
     assert status["provisional_cases"] == 1
 
-    year = {"year": 2027, "holidays": [str(date(2027, 1, 1)), str(date(2027, 1, 4))], "workdays": [],
-            "source": "synthetic test schedule"}
+    year = {
+        "year": 2027,
+        "holidays": [str(date(2027, 1, 1)), str(date(2027, 1, 4))],
+        "workdays": [],
+        "source": "synthetic test schedule",
+    }
     r = await client.post("/calendars", headers=agent, json=year)
     assert r.status_code == 403 and r.json()["code"] == "forbidden_role"
     r = await client.post("/calendars", headers=admin, json=year)

@@ -14,16 +14,34 @@ from server.photos.storage import photo_store_from
 from server.settings import Settings
 from server.tables import ApiKey, Case, CaseEvent, District, Grid, GridWorker, Photo, Unit, User
 
-ALL_STATUSES = {"registered", "dispatched", "accepted", "on_site", "resolved", "reviewed", "called_back",
-                "closed", "archived"}
+ALL_STATUSES = {
+    "registered",
+    "dispatched",
+    "accepted",
+    "on_site",
+    "resolved",
+    "reviewed",
+    "called_back",
+    "closed",
+    "archived",
+}
 OPEN = {"registered", "dispatched", "accepted", "on_site"}
-ROLES = {"admin": "district_admin", "agent": "agent", "worker1": "grid_worker", "worker2": "grid_worker",
-         "squad1": "squad_leader", "leader1": "unit_leader", "evaluator1": "evaluator"}
+ROLES = {
+    "admin": "district_admin",
+    "agent": "agent",
+    "worker1": "grid_worker",
+    "worker2": "grid_worker",
+    "squad1": "squad_leader",
+    "leader1": "unit_leader",
+    "evaluator1": "evaluator",
+}
 
 
 async def counts(district_id: int) -> dict[str, int]:
-    return {table.__name__: await table.count().where(table.district_id == district_id)
-            for table in (Unit, User, Grid, GridWorker, Case, CaseEvent, Photo, ApiKey)}
+    return {
+        table.__name__: await table.count().where(table.district_id == district_id)
+        for table in (Unit, User, Grid, GridWorker, Case, CaseEvent, Photo, ApiKey)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +91,16 @@ async def test_admin_sees_every_status_light_channel_and_type(client, demo):
     items = await visible(client, await login(client, "admin"))
     assert {c["status"] for c in items} == ALL_STATUSES
     assert {c["light"] for c in items} == {"green", "yellow", "red"}
-    assert {c["channel"] for c in items} == {"phone", "wechat", "web", "app", "letter", "visit", "patrol",
-                                             "open311"}
+    assert {c["channel"] for c in items} == {
+        "phone",
+        "wechat",
+        "web",
+        "app",
+        "letter",
+        "visit",
+        "patrol",
+        "open311",
+    }
     assert {c["type"] for c in items} == {"consult", "help", "complaint", "report", "suggestion"}
     open_lights = Counter((c["status"], c["light"]) for c in items if c["status"] in OPEN - {"registered"})
     assert len(open_lights) == 9, open_lights
@@ -84,7 +110,8 @@ async def test_each_worker_sees_a_mix_in_their_own_cells_only(client, demo):
     _, district_id = demo
     cells: dict[str, set[int]] = {}
     for row in await GridWorker.select(GridWorker.grid_id, GridWorker.user_id.username).where(
-            GridWorker.district_id == district_id):
+        GridWorker.district_id == district_id
+    ):
         cells.setdefault(row["user_id.username"], set()).add(row["grid_id"])
     everything = await visible(client, await login(client, "admin"))
     for worker, other in (("worker1", "worker2"), ("worker2", "worker1")):
@@ -132,7 +159,15 @@ async def test_the_civic_app_key_is_stored_hashed(client, demo):
 async def test_the_unit_tree_has_leaders_and_heads(client, demo):
     _, district_id = demo
     units = {u["code"]: u for u in await Unit.select().where(Unit.district_id == district_id)}
-    assert {"office", "city-management", "squad-1", "squad-2", "environment", "greening", "street-1",
-            "street-2"} <= set(units)
+    assert {
+        "office",
+        "city-management",
+        "squad-1",
+        "squad-2",
+        "environment",
+        "greening",
+        "street-1",
+        "street-2",
+    } <= set(units)
     assert units["squad-1"]["parent_id"] == units["squad-2"]["parent_id"] == units["city-management"]["id"]
     assert all(u["leader_phone"] and u["head_phone"] for u in units.values())

@@ -8,19 +8,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from geo.assign import locate
-from server.cases import service as cases
-from server.cases import lifecycle
 from server.accounts.service import actor_for_user
-from server.demo.district import start_for_light
+from server.cases import lifecycle
+from server.cases import service as cases
 from server.cases.schemas import CaseCreate
+from server.demo.district import start_for_light
 from server.tables import Photo, User
 from tests.support import CELL_POINTS, World, new_case
 
 
 async def act(client, headers, case: dict, action: str, payload: dict | None = None) -> dict:
     """POST /cases/{id}/<action> with the version the caller saw; returns the answer's JSON."""
-    r = await client.post(f"/cases/{case['id']}/{action.replace('_', '-')}", headers=headers,
-                          json={"version": case["version"], "payload": payload or {}})
+    r = await client.post(
+        f"/cases/{case['id']}/{action.replace('_', '-')}",
+        headers=headers,
+        json={"version": case["version"], "payload": payload or {}},
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -29,12 +32,35 @@ async def photo_pair(world: World) -> list[str]:
     """A stored before photo in cell_a and its retake from the same spot, as a phone would upload them."""
     lat, lon = CELL_POINTS["cell_a"]
     taken = datetime.now(UTC) - timedelta(hours=2)
-    before = Photo(id=uuid.uuid4(), district_id=world.district_id, kind="before", sha256="b" * 64, size=1000,
-                   content_type="image/jpeg", lat=lat, lon=lon, accuracy_m=5.0, heading=90.0, taken_at=taken,
-                   stored=True)
-    after = Photo(id=uuid.uuid4(), district_id=world.district_id, kind="after", before_id=before.id,
-                  sha256="a" * 64, size=1000, content_type="image/jpeg", lat=lat + 0.00003, lon=lon,
-                  accuracy_m=5.0, heading=96.0, taken_at=taken + timedelta(hours=1), stored=True)
+    before = Photo(
+        id=uuid.uuid4(),
+        district_id=world.district_id,
+        kind="before",
+        sha256="b" * 64,
+        size=1000,
+        content_type="image/jpeg",
+        lat=lat,
+        lon=lon,
+        accuracy_m=5.0,
+        heading=90.0,
+        taken_at=taken,
+        stored=True,
+    )
+    after = Photo(
+        id=uuid.uuid4(),
+        district_id=world.district_id,
+        kind="after",
+        before_id=before.id,
+        sha256="a" * 64,
+        size=1000,
+        content_type="image/jpeg",
+        lat=lat + 0.00003,
+        lon=lon,
+        accuracy_m=5.0,
+        heading=96.0,
+        taken_at=taken + timedelta(hours=1),
+        stored=True,
+    )
     await Photo.insert(before, after)
     return [str(before.id), str(after.id)]
 
@@ -94,8 +120,13 @@ async def test_unsatisfied_callback_reopens_for_rework(client, world: World, log
     agent = await login("agent")
     case = await resolved_case(client, world, login, complainant_phone="13812345678")
     case = await act(client, agent, case, "review", {"approved": True})
-    case = await act(client, agent, case, "callback", {"satisfaction": "unsatisfied", "unit_at_fault": True,
-                                                        "note": "bins still full"})
+    case = await act(
+        client,
+        agent,
+        case,
+        "callback",
+        {"satisfaction": "unsatisfied", "unit_at_fault": True, "note": "bins still full"},
+    )
     case = await act(client, agent, case, "reopen")
     assert (case["status"], case["rework_count"], case["satisfaction"]) == ("dispatched", 1, None)
     assert case["lead_unit_id"] == world.units["street"]
@@ -133,8 +164,9 @@ async def test_assign_within_the_squad_only(client, world: World, login):
     agent, squad1, member1 = await login("agent"), await login("squad1"), await login("member1")
     case = await new_case(client, agent, world, dispatch_to="squad")
     outsider = {"assignee_id": world.users["worker1"]}
-    r = await client.post(f"/cases/{case['id']}/assign", headers=squad1,
-                          json={"version": case["version"], "payload": outsider})
+    r = await client.post(
+        f"/cases/{case['id']}/assign", headers=squad1, json={"version": case["version"], "payload": outsider}
+    )
     assert (r.status_code, r.json()["code"], r.json()["field"]) == (422, "invalid_assignee", "assignee_id")
     case = await act(client, squad1, case, "assign", {"assignee_id": world.users["member1"]})
     assert case["assignee_id"] == world.users["member1"]
@@ -157,8 +189,9 @@ async def test_answer_closes_a_consultation_only(client, world: World, login):
     consult = await act(client, agent, consult, "answer", {"text": "Every Saturday morning"})
     assert consult["status"] == "closed" and consult["closed_at"] is not None
     complaint = await new_case(client, agent, world)
-    r = await client.post(f"/cases/{complaint['id']}/answer", headers=agent,
-                          json={"version": 1, "payload": {"text": "noted"}})
+    r = await client.post(
+        f"/cases/{complaint['id']}/answer", headers=agent, json={"version": 1, "payload": {"text": "noted"}}
+    )
     assert (r.status_code, r.json()["code"]) == (409, "invalid_transition")
 
 
@@ -174,15 +207,25 @@ REFUSALS = [
     ("resolved", "evaluator1", "review", {"approved": True}),
     ("closed", "agent", "archive", {}),
 ]
-_PATH = [("dispatch", "agent"), ("accept", "worker1"), ("arrive", "worker1"), ("resolve", "worker1"),
-         ("review", "agent"), ("callback", "agent"), ("close", "agent")]
+_PATH = [
+    ("dispatch", "agent"),
+    ("accept", "worker1"),
+    ("arrive", "worker1"),
+    ("resolve", "worker1"),
+    ("review", "agent"),
+    ("callback", "agent"),
+    ("close", "agent"),
+]
 
 
 async def case_at(client, world: World, login, status: str) -> dict:
     """A complaint in cell_a walked over HTTP along the main path until it reaches `status`."""
     case = await new_case(client, await login("agent"), world, complainant_phone="13812345678")
-    payloads = {"dispatch": {"unit_id": world.units["street"]}, "review": {"approved": True},
-                "callback": {"satisfaction": "satisfied"}}
+    payloads = {
+        "dispatch": {"unit_id": world.units["street"]},
+        "review": {"approved": True},
+        "callback": {"satisfaction": "satisfied"},
+    }
     for action, who in _PATH:
         if case["status"] == status:
             break
@@ -193,14 +236,18 @@ async def case_at(client, world: World, login, status: str) -> dict:
     return case
 
 
-@pytest.mark.parametrize(("status", "who", "action", "payload"), REFUSALS,
-                         ids=[f"{w}-{a}-{s}" for s, w, a, _ in REFUSALS])
+@pytest.mark.parametrize(
+    ("status", "who", "action", "payload"), REFUSALS, ids=[f"{w}-{a}-{s}" for s, w, a, _ in REFUSALS]
+)
 async def test_role_refusals(client, world: World, login, status, who, action, payload):
     case = await case_at(client, world, login, status)
     names = {**world.units, **world.users}
     payload = {k: names.get(v, v) if isinstance(v, str) else v for k, v in payload.items()}
-    r = await client.post(f"/cases/{case['id']}/{action.replace('_', '-')}", headers=await login(who),
-                          json={"version": case["version"], "payload": payload})
+    r = await client.post(
+        f"/cases/{case['id']}/{action.replace('_', '-')}",
+        headers=await login(who),
+        json={"version": case["version"], "payload": payload},
+    )
     assert (r.status_code, r.json()["code"]) == (403, "forbidden_role"), r.text
     now = (await client.get(f"/cases/{case['id']}", headers=await login("agent"))).json()
     assert (now["status"], now["version"]) == (status, case["version"])
@@ -211,13 +258,19 @@ async def test_field_roles_see_the_phone_masked_unless_consented(client, world: 
     agent = await login("agent")
     street = await new_case(client, agent, world, dispatch_to="street", complainant_phone="13812345678")
     squad = await new_case(client, agent, world, dispatch_to="squad", complainant_phone="13812345678")
-    consented = await new_case(client, agent, world, dispatch_to="street", complainant_phone="13812345678",
-                               contact_consent=True)
+    consented = await new_case(
+        client, agent, world, dispatch_to="street", complainant_phone="13812345678", contact_consent=True
+    )
     masked, full = "138****5678", "13812345678"
     for who, case, shown in [
-        ("worker1", street, masked), ("squad1", squad, masked), ("member1", squad, masked),
-        ("leader1", squad, masked), ("worker1", consented, full),
-        ("agent", street, full), ("admin", squad, full), ("evaluator1", street, full),
+        ("worker1", street, masked),
+        ("squad1", squad, masked),
+        ("member1", squad, masked),
+        ("leader1", squad, masked),
+        ("worker1", consented, full),
+        ("agent", street, full),
+        ("admin", squad, full),
+        ("evaluator1", street, full),
     ]:
         r = await client.get(f"/cases/{case['id']}", headers=await login(who))
         assert r.json()["complainant_phone"] == shown, who
@@ -234,10 +287,20 @@ async def _backdated(world: World, light: str) -> str:
     calendar, limits = await cases.district_calendar(district), await cases.district_limits(district)
     start = start_for_light(calendar, limits, 15, light, datetime.now(UTC))
     lat, lon = CELL_POINTS["cell_a"]
-    body = CaseCreate(type="complaint", description=f"{light} case", lat=lat, lon=lon,
-                      category_id=world.categories["planning"])
-    state = await cases.register(body, district_id=district, actor=agent, now=start - timedelta(hours=1),
-                                 placement=await locate(district, lat, lon))
+    body = CaseCreate(
+        type="complaint",
+        description=f"{light} case",
+        lat=lat,
+        lon=lon,
+        category_id=world.categories["planning"],
+    )
+    state = await cases.register(
+        body,
+        district_id=district,
+        actor=agent,
+        now=start - timedelta(hours=1),
+        placement=await locate(district, lat, lon),
+    )
     dispatch = lifecycle.DispatchPayload(unit_id=world.units["street"])
     await cases.act(state.id, lifecycle.Command(action="dispatch", payload=dispatch), agent, now=start)
     return str(state.id)
@@ -246,10 +309,22 @@ async def _backdated(world: World, light: str) -> str:
 async def test_list_filters_and_paging(client, world: World, login):
     agent = await login("agent")
     lamp = await new_case(client, agent, world, dispatch_to="street", description="lamp alpha flickers")
-    tree = await new_case(client, agent, world, cell="cell_b", description="fallen tree beta",
-                          category_id=world.categories["greening"])
-    squad = await new_case(client, agent, world, dispatch_to="squad", description="stall gamma",
-                           category_id=world.categories["city_appearance"])
+    tree = await new_case(
+        client,
+        agent,
+        world,
+        cell="cell_b",
+        description="fallen tree beta",
+        category_id=world.categories["greening"],
+    )
+    squad = await new_case(
+        client,
+        agent,
+        world,
+        dispatch_to="squad",
+        description="stall gamma",
+        category_id=world.categories["city_appearance"],
+    )
     red, yellow = await _backdated(world, "red"), await _backdated(world, "yellow")
     everything = {lamp["id"], tree["id"], squad["id"], red, yellow}
 
@@ -284,16 +359,29 @@ async def test_list_filters_and_paging(client, world: World, login):
 
 async def test_an_accusation_cannot_be_dispatched_under_the_accused_unit(client, world: World, login):
     agent = await login("agent")
-    r = await client.post("/cases", headers=agent, json={
-        "type": "report", "description": "The bureau's inspectors take bribes", "accused_unit_id": world.units["bureau"],
-        "category_id": world.categories["conduct"]})
+    r = await client.post(
+        "/cases",
+        headers=agent,
+        json={
+            "type": "report",
+            "description": "The bureau's inspectors take bribes",
+            "accused_unit_id": world.units["bureau"],
+            "category_id": world.categories["conduct"],
+        },
+    )
     case = r.json()
     for unit in ("bureau", "squad"):
-        r = await client.post(f"/cases/{case['id']}/dispatch", headers=agent,
-                              json={"version": case["version"], "payload": {"unit_id": world.units[unit]}})
+        r = await client.post(
+            f"/cases/{case['id']}/dispatch",
+            headers=agent,
+            json={"version": case["version"], "payload": {"unit_id": world.units[unit]}},
+        )
         assert r.status_code == 422 and r.json()["code"] == "accused_unit", unit
-    r = await client.post(f"/cases/{case['id']}/dispatch", headers=agent,
-                          json={"version": case["version"], "payload": {"unit_id": world.units["street"]}})
+    r = await client.post(
+        f"/cases/{case['id']}/dispatch",
+        headers=agent,
+        json={"version": case["version"], "payload": {"unit_id": world.units["street"]}},
+    )
     assert r.status_code == 200 and r.json()["lead_unit_id"] == world.units["street"]
 
 
@@ -301,7 +389,9 @@ async def test_linking_a_repeat_gives_a_running_case_the_important_limit(client,
     agent = await login("agent")
     earlier = await new_case(client, agent, world)
     case = await new_case(client, agent, world, dispatch_to="street")
-    r = await client.post(f"/cases/{case['id']}/link-repeat", headers=agent, json={"repeat_of": earlier["id"]})
+    r = await client.post(
+        f"/cases/{case['id']}/link-repeat", headers=agent, json={"repeat_of": earlier["id"]}
+    )
     assert r.status_code == 200, r.text
     linked = r.json()
     assert linked["urgency"] == "important" and linked["due_at"] > case["due_at"]

@@ -13,9 +13,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from server.demo.grids import demo_feature_collection
 from geo.importer import import_grids
 from geo.tables import dispose_engines
+from server.demo.grids import demo_feature_collection
 from server.districts import setup as seed
 from server.tables import Category, Grid
 from tests.support import PASSWORD, World, unique_code

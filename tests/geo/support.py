@@ -38,7 +38,8 @@ def feature(
 async def inside(grid_id: int) -> dict[str, float]:
     """A point surely inside a grid: `{"lat", "lon"}`."""
     rows = await Grid.raw(
-        "SELECT ST_Y(p) AS lat, ST_X(p) AS lon FROM (SELECT ST_PointOnSurface(geom) AS p FROM grids WHERE id = {}) s",
+        "SELECT ST_Y(p) AS lat, ST_X(p) AS lon "
+        "FROM (SELECT ST_PointOnSurface(geom) AS p FROM grids WHERE id = {}) s",
         grid_id,
     )
     return rows[0]

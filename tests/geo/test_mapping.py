@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ARRAY, DateTime, bindparam, func, select
 
@@ -110,7 +110,7 @@ async def test_cell_counts_split_open_cases_by_light(world: World, client, login
     admin = await login("admin")
     cell = world.grids["D1-S1-C1-01"]
     point = await inside(cell)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     hour = timedelta(hours=1)
     plans = {  # status, due_at, warn_at, resolved_at
         "green": ("registered", None, None, None),
@@ -159,7 +159,7 @@ async def test_cell_counts_split_open_cases_by_light(world: World, client, login
 
 
 async def test_the_sql_light_is_the_python_light_at_every_boundary():
-    at = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     instants = [None, *(at + timedelta(hours=h) for h in (-3, -1, 0, 1))]
     combos = list(itertools.product(instants, instants, instants))
     timestamps = ARRAY(DateTime(timezone=True))

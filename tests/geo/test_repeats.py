@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from server.tables import Case, District, Grid
 from tests.support import World
@@ -74,7 +74,7 @@ async def test_same_category_within_the_radius_inclusive(world: World, client, l
 
 async def test_the_time_window_is_inclusive_and_archived_cases_are_out(world: World, client, login):
     agent = await login("agent")
-    at = datetime.now(timezone.utc).replace(microsecond=0)
+    at = datetime.now(UTC).replace(microsecond=0)
     edge = await new_case(client, agent, world, at=10)
     too_old = await new_case(client, agent, world, at=10)
     archived = await new_case(client, agent, world, at=10)

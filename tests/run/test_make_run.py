@@ -27,14 +27,20 @@ def server(tmp_path_factory) -> Iterator[tuple[str, subprocess.Popen, Path]]:
     tmp = tmp_path_factory.mktemp("run")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DEMO_PASSWORD"}
-    env.update(GRIDCASE_PORT=str(port), GRIDCASE_HOST="127.0.0.1", GRIDCASE_PHOTO_DIR=str(tmp / "photos"),
-               GRIDCASE_DATA_DIR=str(tmp / "data"), GRIDCASE_LOAD_DEMO="true")
+    env.update(
+        GRIDCASE_PORT=str(port),
+        GRIDCASE_HOST="127.0.0.1",
+        GRIDCASE_PHOTO_DIR=str(tmp / "photos"),
+        GRIDCASE_DATA_DIR=str(tmp / "data"),
+        GRIDCASE_LOAD_DEMO="true",
+    )
     log = tmp / "gridcase.log"
     # The console script `make run` calls, not `python -m`: it must find everything from any directory.
     gridcase = Path(sys.executable).with_name("gridcase")
     base = f"http://127.0.0.1:{port}"
-    with running([str(gridcase), "run"], f"{base}/schema/openapi.json", log, env=env, cwd=tmp,
-                 timeout=START_TIMEOUT_S) as proc:
+    with running(
+        [str(gridcase), "run"], f"{base}/schema/openapi.json", log, env=env, cwd=tmp, timeout=START_TIMEOUT_S
+    ) as proc:
         yield base, proc, log
 
 

@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -30,12 +30,12 @@ import msgspec
 import pytest
 
 from geo.assign import Placement
-from server.cases import service as cases
+from server.accounts.domain import Actor
 from server.cases import lifecycle
+from server.cases import service as cases
+from server.cases.schemas import CaseCreate
 from server.districts import setup as seed
 from server.embedded.cluster import free_port
-from server.accounts.domain import Actor
-from server.cases.schemas import CaseCreate
 from server.settings import ROOT
 from server.tables import Case
 from tests.support import PASSWORD, add_grid, running, square, unique_code
@@ -194,40 +194,70 @@ async def build_district() -> District:
     office = await seed.add_unit(district_id, "office", "District complaint office")
     street = await seed.add_unit(district_id, "street", "Street office", parent_id=office)
     bureau = await seed.add_unit(district_id, "bureau", "City management bureau", parent_id=office)
-    squads = [await seed.add_unit(district_id, f"squad{s}", f"Squad {s}", parent_id=office, kind="squad")
-              for s in range(SQUADS)]
-    admin_id = await seed.add_user(district_id, f"admin-{code}", "Admin", "district_admin", PASSWORD,
-                                   unit_id=office)
-    admin = Actor(user_id=admin_id, role="district_admin", district_id=district_id, unit_id=office,
-                  unit_ids=frozenset({office}))
+    squads = [
+        await seed.add_unit(district_id, f"squad{s}", f"Squad {s}", parent_id=office, kind="squad")
+        for s in range(SQUADS)
+    ]
+    admin_id = await seed.add_user(
+        district_id, f"admin-{code}", "Admin", "district_admin", PASSWORD, unit_id=office
+    )
+    admin = Actor(
+        user_id=admin_id,
+        role="district_admin",
+        district_id=district_id,
+        unit_id=office,
+        unit_ids=frozenset({office}),
+    )
     users = {}
     for i in range(GRID_WORKERS):
-        users[f"w{i}-{code}"] = await seed.add_user(district_id, f"w{i}-{code}", f"Worker {i}", "grid_worker",
-                                                    PASSWORD, unit_id=street)
+        users[f"w{i}-{code}"] = await seed.add_user(
+            district_id, f"w{i}-{code}", f"Worker {i}", "grid_worker", PASSWORD, unit_id=street
+        )
     squad_of = {}
     for s in range(SQUADS):
         for m in range(SQUAD_MEMBERS):
             name = f"s{s}m{m}-{code}"
-            users[name] = await seed.add_user(district_id, name, f"Member {s}.{m}", "squad_member", PASSWORD,
-                                              unit_id=squads[s])
+            users[name] = await seed.add_user(
+                district_id, name, f"Member {s}.{m}", "squad_member", PASSWORD, unit_id=squads[s]
+            )
             squad_of[name] = squads[s]
     workers = list(users)[:GRID_WORKERS]
     street_grid = await add_grid(district_id, "street", "street", square(*ORIGIN, 9 * CELL))
-    cells = [await add_grid(district_id, f"cell{i:02d}", "cell", square(*cell_origin(i), CELL),
-                            parent_id=street_grid, unit_id=street,
-                            worker_ids=(users[workers[i]],) if i < GRID_WORKERS else ())
-             for i in range(GRID_WORKERS + 1)]
+    cells = [
+        await add_grid(
+            district_id,
+            f"cell{i:02d}",
+            "cell",
+            square(*cell_origin(i), CELL),
+            parent_id=street_grid,
+            unit_id=street,
+            worker_ids=(users[workers[i]],) if i < GRID_WORKERS else (),
+        )
+        for i in range(GRID_WORKERS + 1)
+    ]
     category = await seed.add_category(district_id, "fault_test", "Fault test", days=5)
 
-    async def new_case(cell: int, k: int, unit: int, assignee: int | None = None,
-                       accused: int | None = None) -> str:
+    async def new_case(
+        cell: int, k: int, unit: int, assignee: int | None = None, accused: int | None = None
+    ) -> str:
         lon, lat = cell_point(cell, k)
-        body = CaseCreate(type="report" if accused else "complaint", description=f"case {k} in cell {cell}",
-                          category_id=category, lat=lat, lon=lon, accused_user_id=accused)
+        body = CaseCreate(
+            type="report" if accused else "complaint",
+            description=f"case {k} in cell {cell}",
+            category_id=category,
+            lat=lat,
+            lon=lon,
+            accused_user_id=accused,
+        )
         placement = Placement(grid_id=cells[cell], grid_code=f"cell{cell:02d}", unit_id=street, worker_ids=())
         async with cases.transaction():
-            state = await cases.register(body, district_id=district_id, actor=admin,
-                                         now=datetime.now(timezone.utc), placement=placement)
+            state = await cases.register(
+                body,
+                district_id=district_id,
+                actor=admin,
+                now=datetime.now(UTC),
+                placement=placement,
+            )
         dispatch = lifecycle.DispatchPayload(unit_id=unit, assignee_id=assignee)
         await cases.act(state.id, lifecycle.Command(action="dispatch", payload=dispatch), admin)
         return str(state.id)
@@ -245,8 +275,9 @@ async def build_district() -> District:
         for m in range(SQUAD_MEMBERS):
             name = f"s{s}m{m}-{code}"
             cell = (s * SQUAD_MEMBERS + m) * 3 % GRID_WORKERS  # the cell's worker sees these too
-            own[name] = await many(*(new_case(cell, 8 + k % 2, squad, assignee=users[name])
-                                     for k in range(OWN_CASES)))
+            own[name] = await many(
+                *(new_case(cell, 8 + k % 2, squad, assignee=users[name]) for k in range(OWN_CASES))
+            )
             shared[name] = shared_ids
             patrol[name] = cell_point(cell, 9)
     for i, name in enumerate(workers):
@@ -254,10 +285,13 @@ async def build_district() -> District:
         shared[name] = shared_in_cell.get(i, [])
         patrol[name] = cell_point(i, 5)
         cell_of[name] = cells[i]
-    await many(*(new_case(GRID_WORKERS, k, street) for k in range(10)),
-               *(new_case(i, 4, bureau, accused=users[workers[i]]) for i in range(0, GRID_WORKERS, 8)))
-    return District(id=district_id, users=users, cell_of=cell_of, squad_of=squad_of, own=own, shared=shared,
-                    patrol=patrol)
+    await many(
+        *(new_case(GRID_WORKERS, k, street) for k in range(10)),
+        *(new_case(i, 4, bureau, accused=users[workers[i]]) for i in range(0, GRID_WORKERS, 8)),
+    )
+    return District(
+        id=district_id, users=users, cell_of=cell_of, squad_of=squad_of, own=own, shared=shared, patrol=patrol
+    )
 
 
 def plan_for(name: str, district: District, count: int, rng: random.Random) -> list[dict]:
@@ -265,8 +299,13 @@ def plan_for(name: str, district: District, count: int, rng: random.Random) -> l
     patrol report before the note on the case it reports."""
     report_case = str(uuid.uuid4())
     lon, lat = district.patrol[name]
-    report = {"category": "fault_test", "type": "complaint", "description": f"found by {name}", "lat": lat,
-              "lon": lon}
+    report = {
+        "category": "fault_test",
+        "type": "complaint",
+        "description": f"found by {name}",
+        "lat": lat,
+        "lon": lon,
+    }
     streams = [[("accept", c, {}), ("arrive", c, {})] for c in district.own[name]]
     streams.append([("report", report_case, report), ("note", report_case, {"text": "photos follow"})])
     for n in range(count - sum(map(len, streams))):
@@ -276,8 +315,10 @@ def plan_for(name: str, district: District, count: int, rng: random.Random) -> l
     tags = [i for i, stream in enumerate(streams) for _ in stream]
     rng.shuffle(tags)
     cursors = [iter(stream) for stream in streams]
-    return [{"id": str(uuid.uuid4()), "action": action, "case_id": case_id, "payload": payload}
-            for action, case_id, payload in (next(cursors[i]) for i in tags)][:count]
+    return [
+        {"id": str(uuid.uuid4()), "action": action, "case_id": case_id, "payload": payload}
+        for action, case_id, payload in (next(cursors[i]) for i in tags)
+    ][:count]
 
 
 # --- the handhelds ----------------------------------------------------------------------------
@@ -287,8 +328,9 @@ class Handheld:
     """A phone that retries each request until it gets an answer, keeps its cursor and its copy of
     the scope from pulls only, and takes base versions from whatever it last saw."""
 
-    def __init__(self, name: str, http: httpx.AsyncClient, token: str, device_id: str,
-                 rng: random.Random) -> None:
+    def __init__(
+        self, name: str, http: httpx.AsyncClient, token: str, device_id: str, rng: random.Random
+    ) -> None:
         self.name = name
         self.http = http
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -336,9 +378,15 @@ class Handheld:
                 return
 
     async def push(self, intents: list[dict]) -> None:
-        mutations = [{**m, "base_version": 0 if m["action"] == "report" else self.known.get(m["case_id"], 0),
-                      "client_time": datetime.now(timezone.utc).isoformat(),
-                      "gps": {"lat": 31.2, "lon": 121.4, "accuracy": 8}} for m in intents]
+        mutations = [
+            {
+                **m,
+                "base_version": 0 if m["action"] == "report" else self.known.get(m["case_id"], 0),
+                "client_time": datetime.now(UTC).isoformat(),
+                "gps": {"lat": 31.2, "lon": 121.4, "accuracy": 8},
+            }
+            for m in intents
+        ]
         body = await self._post("/sync/push", {"device_id": self.device_id, "mutations": mutations})
         assert [r["id"] for r in body["results"]] == [m["id"] for m in mutations]
         for result in body["results"]:
@@ -353,7 +401,7 @@ class Handheld:
             if self.rng.random() < 0.3:
                 await self.pull()
             size = self.rng.randint(1, 20)
-            await self.push(plan[done:done + size])
+            await self.push(plan[done : done + size])
             done += size
 
 
@@ -367,8 +415,21 @@ def live_server(tmp_path: Path):
     port = free_port()
     log_path = tmp_path / "server.log"
     env = {**os.environ, "GRIDCASE_PHOTO_DIR": str(tmp_path / "photos")}
-    command = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "2", "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "server.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--log-level",
+        "warning",
+    ]
     with running(command, f"http://127.0.0.1:{port}/schema/openapi.json", log_path, env=env, cwd=ROOT):
         yield port, log_path
 
@@ -377,8 +438,11 @@ async def _sign_in(http: httpx.AsyncClient, username: str) -> tuple[str, str]:
     r = await http.post("/auth/login", json={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
     token = r.json()["token"]
-    r = await http.post("/devices", headers={"Authorization": f"Bearer {token}"},
-                        json={"name": f"{username}'s phone", "platform": "android", "app_version": "2.0"})
+    r = await http.post(
+        "/devices",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"name": f"{username}'s phone", "platform": "android", "app_version": "2.0"},
+    )
     assert r.status_code == 201, r.text
     return token, r.json()["device_id"]
 
@@ -392,16 +456,21 @@ async def test_every_mutation_takes_effect_once_and_pulls_see_exactly_the_scope(
     built = time.monotonic()
     rng = random.Random(SEED)
     names = list(district.users)
-    plans = {name: plan_for(name, district, MUTATIONS // len(names) + (i < MUTATIONS % len(names)), rng)
-             for i, name in enumerate(names)}
+    plans = {
+        name: plan_for(name, district, MUTATIONS // len(names) + (i < MUTATIONS % len(names)), rng)
+        for i, name in enumerate(names)
+    }
     proxy = ChaosProxy(port, SEED)
     limits = httpx.Limits(max_connections=len(names) * 2, max_keepalive_connections=len(names) * 2)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as direct:
         signed = await asyncio.gather(*(_sign_in(direct, name) for name in names))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{await proxy.start()}", timeout=120,
-                                 limits=limits) as http:
-        devices = {name: Handheld(name, http, token, device_id, random.Random(f"{SEED}-{name}"))
-                   for name, (token, device_id) in zip(names, signed, strict=True)}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{await proxy.start()}", timeout=120, limits=limits
+    ) as http:
+        devices = {
+            name: Handheld(name, http, token, device_id, random.Random(f"{SEED}-{name}"))
+            for name, (token, device_id) in zip(names, signed, strict=True)
+        }
         storm = time.monotonic()
         await asyncio.gather(*(devices[name].run(plans[name]) for name in names))
         await proxy.settle()
@@ -411,10 +480,12 @@ async def test_every_mutation_takes_effect_once_and_pulls_see_exactly_the_scope(
         await proxy.close()
     failures = sum((d.failures for d in devices.values()), Counter())
     answers = {mid: status for d in devices.values() for mid, status in d.answers.items()}
-    print(f"\n{MUTATIONS} mutations by {len(names)} devices: setup {built - started:.1f} s, "
-          f"storm {stormed - storm:.1f} s ({MUTATIONS / (stormed - storm):.0f} mutations/s), "
-          f"final pulls {time.monotonic() - stormed:.1f} s; proxy {dict(proxy.fates)}; device failures "
-          f"{dict(failures)}; answers {dict(Counter(answers.values()))}")
+    print(
+        f"\n{MUTATIONS} mutations by {len(names)} devices: setup {built - started:.1f} s, "
+        f"storm {stormed - storm:.1f} s ({MUTATIONS / (stormed - storm):.0f} mutations/s), "
+        f"final pulls {time.monotonic() - stormed:.1f} s; proxy {dict(proxy.fates)}; device failures "
+        f"{dict(failures)}; answers {dict(Counter(answers.values()))}"
+    )
     assert not [f for f in failures if f != "no answer"], f"the server failed requests: {failures}"
 
     # The devices' side: every mutation was answered, as applied or as a replay of its stored result.
@@ -424,14 +495,19 @@ async def test_every_mutation_takes_effect_once_and_pulls_see_exactly_the_scope(
     assert set(answers.values()) <= {"applied", "duplicate"}, Counter(answers.values())
 
     # The database: one stored result per mutation, applied, and one event for each.
-    stored = await Case.raw("SELECT id::text AS id, status, device_id::text AS device_id FROM mutations "
-                            "WHERE district_id = {}", district.id)
+    stored = await Case.raw(
+        "SELECT id::text AS id, status, device_id::text AS device_id FROM mutations WHERE district_id = {}",
+        district.id,
+    )
     assert sorted(r["id"] for r in stored) == sorted(sent)
     assert Counter(r["status"] for r in stored) == {"applied": MUTATIONS}
     assert all(r["device_id"] == devices[sent[r["id"]]].device_id for r in stored)
-    events = await Case.raw("SELECT case_id::text AS case_id, id::text AS id, mutation_id::text AS "
-                            "mutation_id, device_id FROM case_events WHERE district_id = {} "
-                            "ORDER BY case_id, seq", district.id)
+    events = await Case.raw(
+        "SELECT case_id::text AS case_id, id::text AS id, mutation_id::text AS "
+        "mutation_id, device_id FROM case_events WHERE district_id = {} "
+        "ORDER BY case_id, seq",
+        district.id,
+    )
     by_mutation = Counter(e["mutation_id"] for e in events if e["mutation_id"] is not None)
     # Each mutation made exactly one event, and no event names a mutation that was not stored.
     assert by_mutation == Counter(list(sent))
@@ -439,21 +515,33 @@ async def test_every_mutation_takes_effect_once_and_pulls_see_exactly_the_scope(
     events_of: dict[str, list[str]] = {}
     for e in events:
         events_of.setdefault(e["case_id"], []).append(e["id"])
-    versions = {r["id"]: r["version"] for r in await Case.raw(
-        "SELECT id::text AS id, version FROM cases WHERE district_id = {}", district.id)}
+    versions = {
+        r["id"]: r["version"]
+        for r in await Case.raw(
+            "SELECT id::text AS id, version FROM cases WHERE district_id = {}", district.id
+        )
+    }
     assert all(len(events_of[c]) == v for c, v in versions.items()), "one event per version"
 
     # Each device's pulls, together: the latest version of every case in its scope, nothing else.
     reports = {name: [m["case_id"] for m in plan if m["action"] == "report"] for name, plan in plans.items()}
     for name, device in devices.items():
         if name in district.cell_of:
-            rows = await Case.raw("SELECT id::text AS id FROM cases WHERE district_id = {} AND grid_id = {} "
-                                  "AND accused_user_id IS DISTINCT FROM {}",
-                                  district.id, district.cell_of[name], district.users[name])
+            rows = await Case.raw(
+                "SELECT id::text AS id FROM cases WHERE district_id = {} AND grid_id = {} "
+                "AND accused_user_id IS DISTINCT FROM {}",
+                district.id,
+                district.cell_of[name],
+                district.users[name],
+            )
         else:
-            rows = await Case.raw("SELECT id::text AS id FROM cases WHERE district_id = {} "
-                                  "AND (lead_unit_id = {} OR id = ANY({}::uuid[]))",
-                                  district.id, district.squad_of[name], reports[name])
+            rows = await Case.raw(
+                "SELECT id::text AS id FROM cases WHERE district_id = {} "
+                "AND (lead_unit_id = {} OR id = ANY({}::uuid[]))",
+                district.id,
+                district.squad_of[name],
+                reports[name],
+            )
         scope = {r["id"] for r in rows}
         assert set(district.own[name]) <= scope
         assert device.received <= scope, f"{name} received cases outside its scope"

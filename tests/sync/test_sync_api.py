@@ -15,8 +15,9 @@ async def pull_all(client, headers, device_id, cursor=None, limit=100):
     """Pull pages until has_more is false; returns (cases by id, tombstones, cursor, pages)."""
     seen, tombstones, pages = {}, [], 0
     while True:
-        r = await client.post("/sync/pull", headers=headers,
-                              json={"device_id": device_id, "cursor": cursor, "limit": limit})
+        r = await client.post(
+            "/sync/pull", headers=headers, json={"device_id": device_id, "cursor": cursor, "limit": limit}
+        )
         assert r.status_code == 200, r.text
         body = r.json()
         pages += 1
@@ -29,14 +30,22 @@ async def pull_all(client, headers, device_id, cursor=None, limit=100):
 
 
 def mutation(case, action, payload=None, base_version=None, **extra):
-    return {"id": str(uuid.uuid4()), "case_id": case["id"], "action": action, "payload": payload or {},
-            "base_version": case["version"] if base_version is None else base_version,
-            "client_time": "2026-11-23T08:00:00+08:00", "gps": {"lat": 31.225, "lon": 121.465, "accuracy": 5},
-            **extra}
+    return {
+        "id": str(uuid.uuid4()),
+        "case_id": case["id"],
+        "action": action,
+        "payload": payload or {},
+        "base_version": case["version"] if base_version is None else base_version,
+        "client_time": "2026-11-23T08:00:00+08:00",
+        "gps": {"lat": 31.225, "lon": 121.465, "accuracy": 5},
+        **extra,
+    }
 
 
 async def push(client, headers, device_id, mutations):
-    r = await client.post("/sync/push", headers=headers, json={"device_id": device_id, "mutations": mutations})
+    r = await client.post(
+        "/sync/push", headers=headers, json={"device_id": device_id, "mutations": mutations}
+    )
     assert r.status_code == 200, r.text
     return r.json()["results"]
 
@@ -52,7 +61,9 @@ async def test_first_pull_is_a_paged_snapshot_of_the_scope_then_empty(client, wo
     case = seen[mine[0]["id"]]
     assert {"id", "ticket", "version", "status", "light", "events", "photos"} <= set(case)
     assert case["events"][0]["action"] == "register"
-    r = await client.post("/sync/pull", headers=headers, json={"device_id": device_id, "cursor": cursor, "limit": 2})
+    r = await client.post(
+        "/sync/pull", headers=headers, json={"device_id": device_id, "cursor": cursor, "limit": 2}
+    )
     assert r.json()["cases"] == [] and r.json()["has_more"] is False
 
 
@@ -65,13 +76,15 @@ async def test_a_change_committed_late_is_not_skipped(client, world: World, logi
     _, _, cursor, _ = await pull_all(client, headers, device_id)
 
     from server.tables import Case
+
     dsn = Case._meta.db.config["dsn"]
     slow, fast = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
         slow_tx = slow.transaction()
         await slow_tx.start()
-        await slow.execute("UPDATE cases SET title = 'slow writer', version = version WHERE id = $1",
-                           uuid.UUID(first["id"]))
+        await slow.execute(
+            "UPDATE cases SET title = 'slow writer', version = version WHERE id = $1", uuid.UUID(first["id"])
+        )
         await fast.execute("UPDATE cases SET title = 'fast writer' WHERE id = $1", uuid.UUID(second["id"]))
         seen, _, cursor, _ = await pull_all(client, headers, device_id, cursor)
         assert set(seen) == {second["id"]}, "only the committed change is visible yet"
@@ -84,7 +97,9 @@ async def test_a_change_committed_late_is_not_skipped(client, world: World, logi
     assert seen[first["id"]]["title"] == "slow writer"
 
 
-async def test_push_applies_once_replays_answer_duplicate_and_stale_conflicts(client, world: World, login, device):
+async def test_push_applies_once_replays_answer_duplicate_and_stale_conflicts(
+    client, world: World, login, device
+):
     agent = await login("agent")
     case = await new_case(client, agent, world, dispatch_to="street")
     headers, device_id = await device("worker1")
@@ -103,16 +118,19 @@ async def test_push_applies_once_replays_answer_duplicate_and_stale_conflicts(cl
 
     # The office changes the case; an old-version status change from the phone is a conflict.
     current = r.json()
-    r = await client.post(f"/cases/{case['id']}/note", headers=agent,
-                          json={"version": current["version"], "payload": {"text": "citizen called again"}})
+    r = await client.post(
+        f"/cases/{case['id']}/note",
+        headers=agent,
+        json={"version": current["version"], "payload": {"text": "citizen called again"}},
+    )
     assert r.status_code == 200
     stale = mutation(current, "return", {"reason": "not ours"})
-    result, = await push(client, headers, device_id, [stale])
+    (result,) = await push(client, headers, device_id, [stale])
     assert result["status"] == "conflict" and result["code"] == "stale_version"
     assert result["case"]["version"] == current["version"] + 1
     # A note never conflicts.
     note = mutation(current, "note", {"text": "waiting for the crane"})
-    result, = await push(client, headers, device_id, [note])
+    (result,) = await push(client, headers, device_id, [note])
     assert result["status"] == "applied"
 
 
@@ -130,7 +148,7 @@ async def test_bad_mutations_are_rejected_alone(client, world: World, login, dev
     assert results[2]["code"] == "invalid_transition"
     assert results[3]["code"] == "case_not_found"
     reused = {**good, "payload": {}, "action": "arrive"}
-    result, = await push(client, headers, device_id, [reused])
+    (result,) = await push(client, headers, device_id, [reused])
     assert result["status"] == "rejected" and result["code"] == "mutation_id_reused"
     r = await client.get(f"/cases/{case['id']}", headers=agent)
     assert r.json()["status"] == "accepted", "the first use of the id stands"
@@ -147,10 +165,13 @@ async def test_devices_must_be_the_callers(client, world: World, login, device):
         r = await client.post("/sync/pull", headers=other, json=body)
         assert r.status_code == status, r.text
         assert code is None or r.json()["code"] == code
-    r = await client.post("/sync/pull", headers=headers, json={"device_id": device_id, "cursor": "garbage!", "limit": 5})
+    r = await client.post(
+        "/sync/pull", headers=headers, json={"device_id": device_id, "cursor": "garbage!", "limit": 5}
+    )
     assert r.status_code == 400 and r.json()["code"] == "invalid_cursor"
-    r = await client.post("/sync/push", headers=headers,
-                          json={"device_id": device_id, "mutations": [{}] * 101})
+    r = await client.post(
+        "/sync/push", headers=headers, json={"device_id": device_id, "mutations": [{}] * 101}
+    )
     assert r.status_code == 413 and r.json()["code"] == "batch_too_large"
 
 
@@ -160,7 +181,9 @@ async def test_case_leaving_the_scope_becomes_a_tombstone(client, world: World, 
     headers, device_id = await device("member1")
     seen, _, cursor, _ = await pull_all(client, headers, device_id)
     assert case["id"] in seen
-    result, = await push(client, headers, device_id, [mutation(case, "return", {"reason": "belongs to greening"})])
+    (result,) = await push(
+        client, headers, device_id, [mutation(case, "return", {"reason": "belongs to greening"})]
+    )
     assert result["status"] == "applied"
     seen, tombstones, cursor, _ = await pull_all(client, headers, device_id, cursor)
     assert case["id"] not in seen and tombstones == [case["id"]]
@@ -172,20 +195,31 @@ async def test_patrol_report_creates_a_case_the_next_pull_shows(client, world: W
     headers, device_id = await device("worker1")
     _, _, cursor, _ = await pull_all(client, headers, device_id)
     case_id = str(uuid.uuid4())
-    report = {"id": str(uuid.uuid4()), "case_id": case_id, "base_version": 0, "action": "report",
-              "payload": {"category": "city_appearance", "type": "complaint", "description": "Illegal dumping",
-                          "lat": 31.226, "lon": 121.466},
-              "client_time": "2026-11-23T09:00:00+08:00", "gps": {"lat": 31.226, "lon": 121.466, "accuracy": 4}}
-    result, = await push(client, headers, device_id, [report])
+    report = {
+        "id": str(uuid.uuid4()),
+        "case_id": case_id,
+        "base_version": 0,
+        "action": "report",
+        "payload": {
+            "category": "city_appearance",
+            "type": "complaint",
+            "description": "Illegal dumping",
+            "lat": 31.226,
+            "lon": 121.466,
+        },
+        "client_time": "2026-11-23T09:00:00+08:00",
+        "gps": {"lat": 31.226, "lon": 121.466, "accuracy": 4},
+    }
+    (result,) = await push(client, headers, device_id, [report])
     assert result["status"] == "applied", result
     assert result["case"]["channel"] == "patrol" and result["case"]["grid_id"] == world.grids["cell_a"]
     seen, _, _, _ = await pull_all(client, headers, device_id, cursor)
     assert seen[case_id]["ticket"] == result["case"]["ticket"]
     assert seen[case_id]["events"][0]["mutation_id"] == report["id"]
-    again, = await push(client, headers, device_id, [report])
+    (again,) = await push(client, headers, device_id, [report])
     assert again["status"] == "duplicate"
     clash = {**report, "id": str(uuid.uuid4())}
-    result, = await push(client, headers, device_id, [clash])
+    (result,) = await push(client, headers, device_id, [clash])
     assert result["status"] == "rejected" and result["code"] == "case_exists"
 
 
@@ -210,7 +244,11 @@ async def test_a_reassigned_cell_leaves_one_phone_and_reaches_the_other(client, 
     seen, _, new_cursor, _ = await pull_all(client, new_phone, new_device)
     assert in_a["id"] not in seen
     # The cell changes hands; no case changes, yet both phones must follow.
-    await fetch("UPDATE grid_workers SET user_id = {} WHERE grid_id = {}", world.users["worker2"], world.grids["cell_a"])
+    await fetch(
+        "UPDATE grid_workers SET user_id = {} WHERE grid_id = {}",
+        world.users["worker2"],
+        world.grids["cell_a"],
+    )
     seen, tombstones, _, _ = await pull_all(client, old_phone, old_device, old_cursor)
     assert in_a["id"] in tombstones and in_a["id"] not in seen
     seen, tombstones, _, _ = await pull_all(client, new_phone, new_device, new_cursor)

@@ -10,7 +10,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from server.calendar.deadlines import Deadline, TimeLimits, extend, extension_allowed, handling_days, light, plan_deadline, plan_hours
+from server.calendar.deadlines import (
+    Deadline,
+    TimeLimits,
+    extend,
+    extension_allowed,
+    handling_days,
+    light,
+    plan_deadline,
+    plan_hours,
+)
 from server.calendar.workdays import Calendar, CalendarYear, builtin_calendar_dir, load_calendar_dir
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -48,7 +57,9 @@ def sure(due_at: datetime, warn_at: datetime, days: int) -> Deadline:
         ("consult", "normal", None, 2),
     ],
 )
-def test_handling_days_precedence(case_type: str, urgency: str, category_days: int | None, expected: int) -> None:
+def test_handling_days_precedence(
+    case_type: str, urgency: str, category_days: int | None, expected: int
+) -> None:
     assert handling_days(LIMITS, case_type, urgency, category_days) == expected  # type: ignore[arg-type]
 
 
@@ -89,9 +100,13 @@ def test_warning_window_reaches_back_over_the_holiday() -> None:
 def test_long_limit_warns_three_days_ahead_over_golden_week() -> None:
     # Fri 26 Sep 2025 + 15: Sun 28 (1), 29 (2), 30 (3), [1–8 Oct off], 9 (4), 10 (5), Sat 11 (6),
     # 13–17 (7–11), 20–23 (12–15) → end of Thu 23 Oct; yellow from Tue 21 (21, 22, 23).
-    assert plan_deadline(CN, LIMITS, cst(2025, 9, 26, 10), 15) == sure(end_of(2025, 10, 23), cst(2025, 10, 21), 15)
+    assert plan_deadline(CN, LIMITS, cst(2025, 9, 26, 10), 15) == sure(
+        end_of(2025, 10, 23), cst(2025, 10, 21), 15
+    )
     # 14 days is below the long limit: end of Wed 22, yellow from Wed 22 only.
-    assert plan_deadline(CN, LIMITS, cst(2025, 9, 26, 10), 14) == sure(end_of(2025, 10, 22), cst(2025, 10, 22), 14)
+    assert plan_deadline(CN, LIMITS, cst(2025, 9, 26, 10), 14) == sure(
+        end_of(2025, 10, 22), cst(2025, 10, 22), 14
+    )
 
 
 def test_deadline_in_2027_is_provisional_then_settled_by_its_calendar() -> None:

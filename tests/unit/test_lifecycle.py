@@ -14,14 +14,35 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from server.calendar.deadlines import TimeLimits
-from server.cases.domain import ACTIONS, CaseState
 from server.accounts.domain import Actor
+from server.calendar.deadlines import TimeLimits
+from server.calendar.workdays import Calendar
+from server.cases.domain import ACTIONS, CaseState
+from server.cases.lifecycle import (
+    PAYLOADS,
+    RULES,
+    AnswerPayload,
+    AssignPayload,
+    CallbackPayload,
+    Command,
+    Context,
+    DispatchPayload,
+    EmptyPayload,
+    ExtensionDecisionPayload,
+    ExtensionRequestPayload,
+    NotePayload,
+    Outcome,
+    Payload,
+    ResolvePayload,
+    ReturnPayload,
+    ReviewPayload,
+    apply,
+    deadline_for_urgency,
+    parse_payload,
+)
+from server.cases.scope import can_see, case_scope_keys
 from server.errors import DomainError
 from server.photos.domain import PhotoMeta
-from server.cases.lifecycle import PAYLOADS, RULES, AnswerPayload, AssignPayload, CallbackPayload, Command, Context, DispatchPayload, EmptyPayload, ExtensionDecisionPayload, ExtensionRequestPayload, NotePayload, Outcome, Payload, ResolvePayload, ReturnPayload, ReviewPayload, apply, deadline_for_urgency, parse_payload
-from server.cases.scope import can_see, case_scope_keys
-from server.calendar.workdays import Calendar
 
 TZ = ZoneInfo("Asia/Shanghai")
 HOLIDAY = date(2026, 3, 3)
@@ -699,11 +720,22 @@ def test_an_accusation_is_never_dispatched_to_the_accused_unit() -> None:
 
 def test_an_accusation_is_never_dispatched_below_the_accused_unit() -> None:
     # The loader puts the accused unit's subtree and the accused person's unit in the context.
-    err = refused(accusation(), "dispatch", DispatchPayload(unit_id=OTHER_UNIT),
-                  accused_unit_ids=frozenset({LEAD, OTHER_UNIT}))
+    err = refused(
+        accusation(),
+        "dispatch",
+        DispatchPayload(unit_id=OTHER_UNIT),
+        accused_unit_ids=frozenset({LEAD, OTHER_UNIT}),
+    )
     assert (err.code, err.field) == ("accused_unit", "unit_id")
-    assert run(accusation(), "dispatch", DispatchPayload(unit_id=CO),
-               accused_unit_ids=frozenset({LEAD, OTHER_UNIT})).case.lead_unit_id == CO
+    assert (
+        run(
+            accusation(),
+            "dispatch",
+            DispatchPayload(unit_id=CO),
+            accused_unit_ids=frozenset({LEAD, OTHER_UNIT}),
+        ).case.lead_unit_id
+        == CO
+    )
 
 
 def test_an_accusation_is_never_assigned_to_the_accused() -> None:

@@ -8,7 +8,15 @@ import pytest
 
 from server.accounts.domain import Actor
 from server.cases.domain import CaseState
-from server.cases.scope import actor_deny_keys, actor_scope_keys, can_see, case_scope_keys, displayed_phone, mask_phone, phone_visible
+from server.cases.scope import (
+    actor_deny_keys,
+    actor_scope_keys,
+    can_see,
+    case_scope_keys,
+    displayed_phone,
+    mask_phone,
+    phone_visible,
+)
 
 DISTRICT, OTHER_DISTRICT = 1, 2
 BUREAU, LEAD, CO, OTHER_UNIT = 9, 10, 11, 12

@@ -7,12 +7,23 @@ calendar (2025-10-01 is a Wednesday, 2026-02-14 a Saturday, 2026-12-31 a Thursda
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 import pytest
 
-from server.calendar.workdays import Calendar, CalendarYear, Due, add_working_days, builtin_calendar_dir, export_chinese_calendar_year, is_working_day, load_calendar_dir, subtract_working_days, working_days_between
+from server.calendar.workdays import (
+    Calendar,
+    CalendarYear,
+    Due,
+    add_working_days,
+    builtin_calendar_dir,
+    export_chinese_calendar_year,
+    is_working_day,
+    load_calendar_dir,
+    subtract_working_days,
+    working_days_between,
+)
 
 CST = ZoneInfo("Asia/Shanghai")
 CN = Calendar.of(load_calendar_dir(builtin_calendar_dir()))
@@ -45,7 +56,11 @@ def test_2026_file_matches_the_official_notice() -> None:
     assert [d for d in cy.holidays if d.month == 2] == [date(2026, 2, d) for d in (16, 17, 18, 19, 20, 23)]
     # Make-up days: Sun 4 Jan, Sat 14 Feb, Sat 28 Feb, Sat 9 May, Sun 20 Sep, Sat 10 Oct.
     assert cy.workdays == (
-        date(2026, 1, 4), date(2026, 2, 14), date(2026, 2, 28), date(2026, 5, 9), date(2026, 9, 20),
+        date(2026, 1, 4),
+        date(2026, 2, 14),
+        date(2026, 2, 28),
+        date(2026, 5, 9),
+        date(2026, 9, 20),
         date(2026, 10, 10),
     )
     # National Day: off Thu 1 – Wed 7 Oct; Sat 3 and Sun 4 are weekend anyway.
@@ -85,7 +100,7 @@ def test_calendar_of_refuses_contradictions() -> None:
     b = CalendarYear(year=2030, holidays=(date(2030, 1, 5),), workdays=(date(2030, 1, 5),), source="b")
     with pytest.raises(ValueError, match="both"):
         Calendar.of([b])
-    with pytest.raises(Exception):
+    with pytest.raises(ZoneInfoNotFoundError):
         Calendar.of([], tz="Asia/Shangai")
 
 
@@ -212,7 +227,9 @@ def test_synthetic_calendar_in_another_timezone() -> None:
         datetime(2030, 7, 3, 22, tzinfo=UTC)
     )
     # Fri 5 Jul + 1: Sat 6 is a make-up day.
-    assert add_working_days(cal, datetime(2030, 7, 5, 9, tzinfo=UTC), 1).at == datetime(2030, 7, 6, 22, tzinfo=UTC)
+    assert add_working_days(cal, datetime(2030, 7, 5, 9, tzinfo=UTC), 1).at == datetime(
+        2030, 7, 6, 22, tzinfo=UTC
+    )
 
 
 def test_naive_datetime_refused() -> None:
@@ -261,9 +278,10 @@ def test_between_counts_fractions_of_working_days() -> None:
     # Tue 30 Sep 00:00 → Thu 9 Oct 00:00: only 30 Sep works = 1.0.
     assert working_days_between(CN, cst(2025, 9, 30), cst(2025, 10, 9)) == 1.0
     # Six hours of a working Thursday, given in UTC.
-    assert working_days_between(
-        CN, datetime(2025, 10, 9, 1, tzinfo=UTC), datetime(2025, 10, 9, 7, tzinfo=UTC)
-    ) == 0.25
+    assert (
+        working_days_between(CN, datetime(2025, 10, 9, 1, tzinfo=UTC), datetime(2025, 10, 9, 7, tzinfo=UTC))
+        == 0.25
+    )
     assert working_days_between(CN, cst(2025, 10, 3, 9), cst(2025, 10, 3, 17)) == 0.0  # holiday
 
 
