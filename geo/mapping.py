@@ -6,9 +6,9 @@ simplifying). Grid outlines are simplified to about half a screen pixel at the r
 (256-pixel Web Mercator tiles), per grid: neighbours are simplified apart, so at low zoom their
 shared edges may part by up to that half pixel.
 
-The light of a case is `server.deadlines.light` in SQL (`light_sql`), so the map can colour and
-count cases without loading them: yellow from `warn_at` inclusive, red from `due_at` inclusive,
-judged at `resolved_at` when the case is resolved, else at the given instant.
+The light of a case is `server.calendar.lights.light_sql`, the SQL form of the one light rule, so
+the map can colour and count cases without loading them: yellow from `warn_at` inclusive, red
+from `due_at` inclusive, judged at `resolved_at` when the case is resolved, else at the given instant.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from sqlalchemy import DateTime, and_, bindparam, case, func, literal_column, or_, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import DateTime, bindparam, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from geo.importer import Level
 from geo.tables import CASES, GRIDS, case_visibility, engine
 from server.accounts.domain import Actor
+from server.calendar.lights import light_sql
+from server.calendar.workdays import require_aware
 from server.cases.domain import OPEN_STATUSES, Light
 from server.errors import DomainError
 
@@ -38,7 +39,6 @@ __all__ = [
     "cases_in_bbox",
     "cell_counts",
     "grids_geojson",
-    "light_sql",
     "parse_bbox",
     "tolerance_for_zoom",
 ]
@@ -150,35 +150,15 @@ def tolerance_for_zoom(zoom: int) -> float:
     return 360.0 / (_TILE_PIXELS * 2**zoom) / 2
 
 
-def light_sql(due_at, warn_at, resolved_at, at) -> ColumnElement[str]:
-    """`server.deadlines.light` over SQL expressions: same order of tests, same inclusive bounds."""
-    judged = func.coalesce(resolved_at, at)
-    return case(
-        (due_at.is_(None), "green"),
-        (due_at <= judged, "red"),
-        (and_(warn_at.is_not(None), warn_at <= judged), "yellow"),
-        else_="green",
-    )
-
-
-# The same expression as SQL text over a `cases` row at the database's clock, for hand-written
-# queries (the case list's light filter), so the rule is written once.
-LIGHT_SQL_TEXT = str(
-    light_sql(
-        literal_column("due_at"),
-        literal_column("warn_at"),
-        literal_column("resolved_at"),
-        literal_column("now()"),
-    ).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-)
-
-
 def _now(now: datetime):
     return bindparam("now", now, DateTime(timezone=True))
 
 
-def _case_light(now) -> ColumnElement[str]:
-    return light_sql(CASES.c.due_at, CASES.c.warn_at, CASES.c.resolved_at, now)
+def _case_light(now: datetime) -> ColumnElement[str]:
+    # The one light rule (server.calendar.lights), judged at the server's `now`: an aware datetime
+    # the server made, so its ISO text is safe to inline.
+    at = f"'{require_aware(now, 'now').isoformat()}'::timestamptz"
+    return literal_column(light_sql("cases.due_at", "cases.warn_at", "cases.resolved_at", at))
 
 
 async def grids_geojson(district_id: int, level: Level, zoom: int) -> GridFeatureCollection:
@@ -233,7 +213,7 @@ def _in_bbox(box: BBox):
 
 async def cases_in_bbox(actor: Actor, box: BBox, now: datetime, limit: int) -> CaseFeatureCollection:
     """Visible cases located in the box, newest first, at most `limit`."""
-    light = _case_light(_now(now)).label("light")
+    light = _case_light(now).label("light")
     query = (
         select(
             CASES.c.id,
@@ -284,7 +264,7 @@ async def cell_counts(actor: Actor, now: datetime) -> CellCounts:
     lights split the open cases. Cases the actor may not see are not counted.
     """
     now_param = _now(now)
-    light = _case_light(now_param)
+    light = _case_light(now)
     is_open = CASES.c.status.in_(sorted(OPEN_STATUSES))
     cases = (
         select(CASES.c.grid_id, light.label("light"), CASES.c.due_at)

@@ -11,8 +11,8 @@ import uuid
 from typing import Any
 
 from server.accounts.domain import Actor
-from server.cases.scope import actor_scope_keys
-from server.cases.service import VIEW_COLUMNS, case_views, visibility_sql
+from server.cases.scope import actor_scope_keys, visibility_sql
+from server.cases.service import VIEW_COLUMNS, case_views
 from server.db import fetch
 from sync.cursor import Cursor, decode_cursor, encode_cursor
 from sync.protocol import PullResponse

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from server.calendar.workdays import Calendar, add_working_days, require_aware, subtract_working_days
-from server.cases.domain import CaseType, Light, Urgency
+from server.cases.domain import CaseType, Urgency
 
 __all__ = [
     "Deadline",
@@ -21,7 +21,6 @@ __all__ = [
     "extend",
     "extension_allowed",
     "handling_days",
-    "light",
     "plan_deadline",
     "plan_hours",
 ]
@@ -136,26 +135,6 @@ def plan_hours(start: datetime, hours: int, warn_minutes: int) -> Deadline:
         missing_years=(),
         days=0,
     )
-
-
-def light(
-    due_at: datetime | None, warn_at: datetime | None, now: datetime, stopped_at: datetime | None = None
-) -> Light:
-    """Green, yellow or red at `stopped_at` if the clock stopped (case resolved), else at `now`.
-
-    Both boundaries belong to the later colour: yellow from `warn_at` inclusive, red from `due_at`
-    inclusive, because a deadline at midnight means the day is over at that instant. No deadline →
-    green; a deadline without a warning instant goes straight from green to red.
-    """
-    require_aware(now, "now")
-    at = require_aware(stopped_at, "stopped_at") if stopped_at is not None else now
-    if due_at is None:
-        return "green"
-    if require_aware(due_at, "due_at") <= at:
-        return "red"
-    if warn_at is not None and require_aware(warn_at, "warn_at") <= at:
-        return "yellow"
-    return "green"
 
 
 def extension_allowed(cal: Calendar, limits: TimeLimits, due_at: datetime, now: datetime) -> bool:

@@ -11,9 +11,9 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from geo.assign import locate
-from geo.mapping import LIGHT_SQL_TEXT
 from server.accounts.domain import Actor
 from server.accounts.guards import require_role
+from server.calendar.lights import light_sql
 from server.cases import lifecycle
 from server.cases import service as cases
 from server.cases.domain import ACTIONS, Light, Status
@@ -81,7 +81,7 @@ class CaseController(Controller):
             where.append("(lead_unit_id = {} OR {} = ANY(co_unit_ids))")
             args += [unit_id, unit_id]
         if light:
-            where.append(f"({LIGHT_SQL_TEXT}) = {{}}")
+            where.append(f"({light_sql()}) = {{}}")
             args.append(light)
         if q:
             where.append("(ticket ILIKE {} OR title ILIKE {} OR description ILIKE {} OR address ILIKE {})")

@@ -16,18 +16,18 @@ from typing import Any
 import msgspec
 
 from server.accounts.domain import Actor
-from server.calendar.deadlines import TimeLimits, light
+from server.calendar.deadlines import TimeLimits
+from server.calendar.lights import light
 from server.calendar.workdays import Calendar, CalendarYear
 from server.cases import lifecycle
 from server.cases.domain import CaseState
 from server.cases.schemas import GPS, CaseCreate, CaseOut, EventOut, PhotoOut
 from server.cases.scope import (
-    actor_deny_keys,
-    actor_scope_keys,
     can_see,
     case_scope_keys,
     mask_phone,
     phone_visible,
+    visibility_sql,
 )
 from server.db import fetch, transaction
 from server.errors import DomainError
@@ -57,7 +57,6 @@ __all__ = [
     "register",
     "replan_deadlines",
     "state_from_row",
-    "visibility_sql",
     "visible_state",
 ]
 
@@ -92,12 +91,6 @@ _COLUMNS = frozenset(
         "supervised",
     }
 )
-
-
-def visibility_sql(actor: Actor) -> tuple[str, list[Any]]:
-    """The SQL twin of `server.scope.can_see`, so lists and pulls filter in the database (GIN index)."""
-    clause = "district_id = {} AND scope_keys && {}::varchar[] AND NOT scope_keys && {}::varchar[]"
-    return clause, [actor.district_id, list(actor_scope_keys(actor)), list(actor_deny_keys(actor))]
 
 
 def state_from_row(row: dict[str, Any]) -> CaseState:

@@ -32,7 +32,8 @@ from geo.assign import locate
 from geo.importer import import_grids
 from server.accounts.domain import Actor
 from server.accounts.service import actor_for_user
-from server.calendar.deadlines import Deadline, TimeLimits, handling_days, light, plan_deadline
+from server.calendar.deadlines import Deadline, TimeLimits, handling_days, plan_deadline
+from server.calendar.lights import light
 from server.calendar.workdays import Calendar
 from server.cases import lifecycle
 from server.cases import service as cases

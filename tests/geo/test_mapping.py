@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ARRAY, DateTime, bindparam, func, select
-
-from geo.mapping import light_sql, tolerance_for_zoom
-from geo.tables import engine
-from server.calendar.deadlines import light
+from geo.mapping import tolerance_for_zoom
 from server.tables import Case
 from tests.geo.support import inside
 from tests.geo.test_import import assert_rfc7946_polygons
@@ -156,31 +151,3 @@ async def test_cell_counts_split_open_cases_by_light(world: World, client, login
         python = (await client.get(f"/cases/{case_id}", headers=admin)).json()["light"]
         assert lights[case_id] == python, name
     assert lights[ids["resolved"]] == "green" and lights[ids["red"]] == "red"
-
-
-async def test_the_sql_light_is_the_python_light_at_every_boundary():
-    at = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-    instants = [None, *(at + timedelta(hours=h) for h in (-3, -1, 0, 1))]
-    combos = list(itertools.product(instants, instants, instants))
-    timestamps = ARRAY(DateTime(timezone=True))
-    values = (
-        func.unnest(
-            *(
-                bindparam(name, [c[k] for c in combos], timestamps)
-                for k, name in enumerate(("dues", "warns", "resolved"))
-            )
-        )
-        .table_valued("due", "warn", "resolved", with_ordinality="i")
-        .render_derived(name="v")
-    )
-    query = select(
-        light_sql(
-            values.c.due, values.c.warn, values.c.resolved, bindparam("at", at, DateTime(timezone=True))
-        )
-    ).order_by(values.c.i)
-    async with engine().connect() as conn:
-        sql = [r[0] for r in await conn.execute(query)]
-    python = [light(due, warn, at, stopped_at=resolved) for due, warn, resolved in combos]
-    assert len(sql) == len(combos) == 125
-    assert sql == python
-    assert {"green", "yellow", "red"} <= set(sql)

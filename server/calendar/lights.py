@@ -1,0 +1,46 @@
+"""The light of a case (DESIGN §5): green, yellow from `warn_at`, red from `due_at`, in Python and in SQL.
+
+`light` is the rule; `light_sql` is the same rule as a SQL expression over a row's columns, so that
+lists filter and the map colours in the database. `tests/calendar/test_lights_sql.py` holds them equal at
+every boundary.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from server.calendar.workdays import require_aware
+from server.cases.domain import Light
+
+__all__ = ["light", "light_sql"]
+
+
+def light(
+    due_at: datetime | None, warn_at: datetime | None, now: datetime, stopped_at: datetime | None = None
+) -> Light:
+    """Green, yellow or red at `stopped_at` if the clock stopped (case resolved), else at `now`.
+
+    Both boundaries belong to the later colour: yellow from `warn_at` inclusive, red from `due_at`
+    inclusive, because a deadline at midnight means the day is over at that instant. No deadline →
+    green; a deadline without a warning instant goes straight from green to red.
+    """
+    require_aware(now, "now")
+    at = require_aware(stopped_at, "stopped_at") if stopped_at is not None else now
+    if due_at is None:
+        return "green"
+    if require_aware(due_at, "due_at") <= at:
+        return "red"
+    if warn_at is not None and require_aware(warn_at, "warn_at") <= at:
+        return "yellow"
+    return "green"
+
+
+def light_sql(
+    due_at: str = "due_at", warn_at: str = "warn_at", resolved_at: str = "resolved_at", at: str = "now()"
+) -> str:
+    """`light` as SQL text over column expressions: the same order of tests, the same inclusive bounds."""
+    judged = f"coalesce({resolved_at}, {at})"
+    return (
+        f"CASE WHEN {due_at} IS NULL THEN 'green' WHEN {due_at} <= {judged} THEN 'red' "
+        f"WHEN {warn_at} IS NOT NULL AND {warn_at} <= {judged} THEN 'yellow' ELSE 'green' END"
+    )
