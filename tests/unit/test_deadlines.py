@@ -16,10 +16,10 @@ from server.calendar.deadlines import (
     extend,
     extension_allowed,
     handling_days,
-    light,
     plan_deadline,
     plan_hours,
 )
+from server.calendar.lights import light
 from server.calendar.workdays import Calendar, CalendarYear, builtin_calendar_dir, load_calendar_dir
 
 CST = ZoneInfo("Asia/Shanghai")
