@@ -126,3 +126,9 @@ async def nearest_cell(district_id: int, lat: float, lon: float) -> NearestCell 
     async with engine().connect() as conn:
         row = (await conn.execute(query)).first()
     return NearestCell(grid_id=row.id, grid_code=row.code, distance_m=row.distance_m) if row else None
+
+
+async def cell_at(district_id: int, lat: float, lon: float) -> int | None:
+    """The id of the cell holding the point, or None: what intake needs (`server.cases.intake.LocateCell`)."""
+    placement = await locate(district_id, lat, lon)
+    return placement.grid_id if placement else None

@@ -30,6 +30,7 @@ from server.accounts.domain import Actor
 from server.accounts.guards import require_role
 from server.cases import service as cases
 from server.cases.domain import CaseState
+from server.db import transaction
 from server.errors import DomainError
 from server.tables import Case
 
@@ -215,7 +216,7 @@ async def link_repeat(
     require_role(actor, _INTAKE, "judge repeats")
     if repeat_of == case_id:
         raise DomainError("self_repeat", "a case cannot repeat itself", "repeat_of", 422)
-    async with cases.transaction():
+    async with transaction():
         row = await _visible_row(case_id, actor, "case_id", lock=True)
         original = await _visible_row(repeat_of, actor, "repeat_of")
         if row["repeat_of"] == repeat_of:

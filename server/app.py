@@ -12,12 +12,13 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from geo.assign import cell_at
 from geo.controllers import GEO_ROUTES
 from geo.tables import dispose_engines
 from server.accounts.controllers import AuthController, DeviceController
 from server.accounts.service import provide_actor
 from server.calendar.controllers import CalendarController
-from server.cases.controllers import TRANSITION_ROUTES, CaseController
+from server.cases.controllers import CaseController, CaseTransitionController
 from server.db import close_pool, start_pool
 from server.http import EXCEPTION_HANDLERS
 from server.photos.controllers import PhotoController
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DeviceController,
             CalendarController,
             CaseController,
-            *TRANSITION_ROUTES,
+            CaseTransitionController,
             SyncController,
             PhotoController,
             *GEO_ROUTES,
@@ -98,6 +99,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "actor": Provide(provide_actor),
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "photo_store": Provide(lambda: photo_store, sync_to_thread=False),
+            # Intake places a point in its cell through geo, which the case context does not import.
+            "locate_cell": Provide(lambda: cell_at, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),

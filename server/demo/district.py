@@ -28,7 +28,7 @@ from shapely import wkt as shapely_wkt
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
-from geo.assign import locate
+from geo.assign import cell_at, locate
 from geo.importer import import_grids
 from server.accounts.domain import Actor
 from server.accounts.service import actor_for_user
@@ -38,7 +38,8 @@ from server.calendar.workdays import Calendar
 from server.cases import lifecycle
 from server.cases import service as cases
 from server.cases.domain import OPEN_STATUSES
-from server.cases.schemas import CaseCreate
+from server.cases.intake import register_case
+from server.cases.schemas import CaseCreate, Registration
 from server.demo.grids import demo_feature_collection
 from server.districts.setup import add_unit, add_user, create_district
 from server.photos.images import make_thumbnail
@@ -504,14 +505,8 @@ class _CaseLoader:
         finder = (cell.worker or f"squad{cell.unit_code[-1]}") if plan.channel == "patrol" else None
         actor = self.actors[finder or "agent"] if plan.channel != "open311" else None
         reported_by = actor.user_id if finder and actor else None
-        state = await cases.register(
-            body,
-            district_id=self.district_id,
-            actor=actor,
-            now=at,
-            placement=placement,
-            reported_by=reported_by,
-        )
+        who = Registration(district_id=self.district_id, actor=actor, now=at, reported_by=reported_by)
+        state = await register_case(body, who, cell_at)
         return state.id, (lat, lon)
 
     async def _answer(self, case_id: uuid.UUID, plan: Plan, registered: datetime) -> None:
