@@ -20,6 +20,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 
 from server.errors import DomainError
 
@@ -102,7 +103,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "the server failed to handle this request")
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: _domain,
     ValidationException: _validation,
     NotAuthorizedException: _http,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -23,7 +24,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_ttl_hours: int = 12
     demo_password: str = "gridcase"
     load_demo: bool = True
-    photo_store: str = "local"
+    photo_store: Literal["local", "minio"] = "local"
     photo_dir: str = str(ROOT / ".data" / "photos")
     photo_max_bytes: int = 12 * 1024 * 1024
     minio_endpoint: str = ""

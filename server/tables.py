@@ -70,7 +70,7 @@ class Unit(Table, tablename="units"):
 
     id = Serial(primary_key=True)
     district_id = ForeignKey(District, null=False, index=True)
-    parent_id = ForeignKey("self", null=True, index=True, on_delete=OnDelete.no_action)
+    parent_id: ForeignKey[Unit] = ForeignKey("self", null=True, index=True, on_delete=OnDelete.no_action)
     code = Varchar(length=64)
     name = Varchar(length=200)
     kind = Varchar(length=32, default="department")
@@ -118,7 +118,7 @@ class Grid(Table, tablename="grids"):
 
     id = Serial(primary_key=True)
     district_id = ForeignKey(District, null=False, index=True)
-    parent_id = ForeignKey("self", null=True, index=True, on_delete=OnDelete.no_action)
+    parent_id: ForeignKey[Grid] = ForeignKey("self", null=True, index=True, on_delete=OnDelete.no_action)
     code = Varchar(length=64)
     name = Varchar(length=200)
     level = Varchar(length=16)
@@ -248,7 +248,7 @@ class Photo(Table, tablename="photos"):
     district_id = ForeignKey(District, null=False)
     case_id = ForeignKey(Case, null=True, index=True, on_delete=OnDelete.no_action)
     kind = Varchar(length=16)
-    before_id = ForeignKey("self", null=True, on_delete=OnDelete.no_action)
+    before_id: ForeignKey[Photo] = ForeignKey("self", null=True, on_delete=OnDelete.no_action)
     sha256 = Varchar(length=64, index=True)
     size = Integer()
     content_type = Varchar(length=32)

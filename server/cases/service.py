@@ -156,6 +156,8 @@ async def _district_rules(district_id: int, stamp: str | None = None) -> _Distri
         .where(District.id == district_id)
         .first()
     )
+    if row is None:
+        raise DomainError("unknown_district", f"no district {district_id}", status=404)
     overrides = row["time_limits"]
     if isinstance(overrides, str):
         overrides = msgspec.json.decode(overrides)
