@@ -21,6 +21,7 @@ from server.calendar.controllers import CalendarController
 from server.cases.controllers import CaseController, CaseTransitionController
 from server.db import close_pool, start_pool
 from server.http import EXCEPTION_HANDLERS
+from server.open311.controllers import ApiKeyController, Open311Controller
 from server.photos.controllers import PhotoController
 from server.photos.storage import photo_store_from
 from server.settings import Settings, get_settings
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SyncController,
             PhotoController,
             *GEO_ROUTES,
+            Open311Controller,
+            ApiKeyController,
             assets,
         ],
         dependencies={

@@ -35,6 +35,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     minio_region: str = "us-east-1"
     # apprise URLs; empty means messages wait in the outbox the console shows.
     alert_urls: tuple[str, ...] = ()
+    # Submissions a civic app may make a minute with one api_key (Open311 POST requests).
+    open311_requests_per_minute: int = 60
     sync_max_batch: int = 100
     sync_max_pull: int = 500
     sync_max_body_bytes: int = 1024 * 1024
@@ -59,6 +61,7 @@ _ENV = {
     "minio_secure": "MINIO_SECURE",
     "minio_region": "MINIO_REGION",
     "alert_urls": "GRIDCASE_ALERT_URLS",
+    "open311_requests_per_minute": "GRIDCASE_OPEN311_REQUESTS_PER_MINUTE",
     "sync_max_batch": "GRIDCASE_SYNC_MAX_BATCH",
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",
