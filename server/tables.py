@@ -61,6 +61,8 @@ class District(Table, tablename="districts"):
     calendar_region = Varchar(length=16, default="CN")
     # Per-district overrides of the time limits of DESIGN §5 (server.deadlines.TimeLimits fields).
     time_limits = JSONB(default="{}")
+    # Per-district overrides of the same-angle limits of DESIGN §6 (server.photos.same_angle.SameAngleRules).
+    same_angle = JSONB(default="{}")
     repeat_radius_m = DoublePrecision(default=100.0)
     repeat_days = Integer(default=30)
 

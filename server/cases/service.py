@@ -42,6 +42,7 @@ from server.cases.scope import (
 from server.db import fetch, transaction
 from server.errors import DomainError, StaleVersion
 from server.photos.domain import PhotoMeta
+from server.photos.limits import district_same_angle
 from server.photos.links import attach_photos, photo_metas
 from server.photos.same_angle import SameAngleRules
 from server.tables import (
@@ -345,7 +346,7 @@ async def _context(
         limits=rules.limits,
         category_days=category_days,
         photos=photos,
-        same_angle=SameAngleRules(),
+        same_angle=await district_same_angle(state.district_id) if photos else SameAngleRules(),
         unit_ids_in_district=units,
         user_ids_in_district=users,
         squad_user_ids=squad,
