@@ -19,7 +19,7 @@ from server.accounts.service import provide_actor
 from server.calendar.controllers import CalendarController
 from server.cases.controllers import TRANSITION_ROUTES, CaseController
 from server.db import close_pool, start_pool
-from server.http import EXCEPTION_HANDLERS
+from server.http import EXCEPTION_HANDLERS, note_answer
 from server.photos.controllers import PhotoController
 from server.photos.storage import photo_store_from
 from server.settings import Settings, get_settings
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "photo_store": Provide(lambda: photo_store, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        after_request=note_answer,
         openapi_config=_openapi(),
         on_startup=[open_database],
         on_shutdown=[close_database],
