@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 postgis: $(STAMP)
-	@$(BIN)/python -c "from server.cluster import install_postgis; install_postgis()"
+	@$(BIN)/python -c "from server.embedded.cluster import install_postgis; install_postgis()"
 
 run: postgis
 	$(BIN)/gridcase run

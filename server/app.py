@@ -20,7 +20,7 @@ from server.accounts.service import provide_actor
 from server.calendar.controllers import CalendarController
 from server.cases.controllers import CaseController, CaseTransitionController
 from server.db import close_pool, start_pool
-from server.http import EXCEPTION_HANDLERS
+from server.http import EXCEPTION_HANDLERS, note_answer
 from server.open311.controllers import ApiKeyController, Open311Controller
 from server.photos.controllers import PhotoController
 from server.photos.storage import photo_store_from
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "locate_cell": Provide(lambda: cell_at, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        after_request=note_answer,
         openapi_config=_openapi(),
         on_startup=[open_database],
         on_shutdown=[close_database],

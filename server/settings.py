@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
+from argon2.profiles import RFC_9106_LOW_MEMORY
 
 __all__ = ["Settings", "get_settings", "ROOT"]
 
@@ -41,6 +42,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_max_pull: int = 500
     sync_max_body_bytes: int = 1024 * 1024
     timezone: str = "Asia/Shanghai"
+    # Argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile). Tests choose
+    # cheap ones; a stored hash of other parameters is rehashed at the user's next log-in.
+    argon2_time_cost: int = RFC_9106_LOW_MEMORY.time_cost
+    argon2_memory_kib: int = RFC_9106_LOW_MEMORY.memory_cost
+    argon2_parallelism: int = RFC_9106_LOW_MEMORY.parallelism
+    # Log-in throttling, per username and per client address: after this many failures in a row,
+    # each further attempt waits lock_seconds, doubling per failure up to lock_max_seconds.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    login_lock_seconds: int = 30
+    login_lock_max_seconds: int = 15 * 60
 
 
 _ENV = {
@@ -66,6 +78,13 @@ _ENV = {
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",
     "timezone": "GRIDCASE_TIMEZONE",
+    "argon2_time_cost": "GRIDCASE_ARGON2_TIME_COST",
+    "argon2_memory_kib": "GRIDCASE_ARGON2_MEMORY_KIB",
+    "argon2_parallelism": "GRIDCASE_ARGON2_PARALLELISM",
+    "login_max_failures": "GRIDCASE_LOGIN_MAX_FAILURES",
+    "login_max_failures_per_address": "GRIDCASE_LOGIN_MAX_FAILURES_PER_ADDRESS",
+    "login_lock_seconds": "GRIDCASE_LOGIN_LOCK_SECONDS",
+    "login_lock_max_seconds": "GRIDCASE_LOGIN_LOCK_MAX_SECONDS",
 }
 
 

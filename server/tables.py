@@ -43,6 +43,7 @@ __all__ = [
     "District",
     "Grid",
     "GridWorker",
+    "LoginAttempt",
     "Mutation",
     "Photo",
     "RoutingRule",
@@ -101,7 +102,22 @@ class AuthToken(Table, tablename="auth_tokens"):
     district_id = ForeignKey(District, null=False)
     user_id = ForeignKey(User, null=False, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
-    expires_at = Timestamptz()
+    # Indexed: each log-in prunes a batch of expired tokens.
+    expires_at = Timestamptz(index=True)
+
+
+class LoginAttempt(Table, tablename="login_attempts"):
+    """Log-in failures in a row of one username (`user:…`) or client address (`addr:…`).
+
+    Keyed before any district is known (usernames are unique across districts), so it carries
+    none: on a distributed database it would be a reference table.
+    """
+
+    key = Varchar(length=128, primary_key=True)
+    failures = Integer(default=0)
+    # Indexed: each log-in prunes a batch of attempts long past.
+    last_at = Timestamptz(default=TimestamptzNow(), index=True)
+    locked_until = Timestamptz(null=True, default=None)
 
 
 class Device(Table, tablename="devices"):
@@ -326,6 +342,7 @@ ALL_TABLES: list[type[Table]] = [
     Unit,
     User,
     AuthToken,
+    LoginAttempt,
     Device,
     Grid,
     GridWorker,

@@ -170,7 +170,7 @@ async def _district_rules(district_id: int, stamp: str | None = None) -> _Distri
     ]
     rules = _DistrictRules(
         stamp=stamp,
-        calendar=Calendar.of(years, tz=row["timezone"]),
+        calendar=Calendar.from_stored(years, tz=row["timezone"]),
         limits=msgspec.convert(overrides or {}, TimeLimits),
     )
     _RULES[district_id] = rules
