@@ -8,8 +8,10 @@ from piccolo.engine.postgres import PostgresEngine
 DB = PostgresEngine(
     config={
         "dsn": os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/gridcase"),
-        # JIT compiles for a quarter of a second a query that runs in milliseconds (a batch point
-        # lookup cost 658 ms with it, 140 without: bench/geo_assign.py). Gridcase's queries are short.
+        # JIT compiled for half a second a batch point lookup that runs in 140 ms without it
+        # (bench/geo_assign.py); Gridcase's queries are short. asyncpg prepares every statement and
+        # PostgreSQL would switch to a generic plan after five runs, but spatial and scope-key
+        # selectivity depend on the values: plan each statement with its values.
         "server_settings": {"jit": "off", "plan_cache_mode": "force_custom_plan"},
     },
     extensions=("postgis",),
