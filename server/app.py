@@ -14,7 +14,6 @@ from litestar.static_files import create_static_files_router
 
 from geo.assign import cell_at
 from geo.controllers import GEO_ROUTES
-from geo.tables import dispose_engines
 from server.accounts.controllers import AuthController, DeviceController
 from server.accounts.service import provide_actor
 from server.calendar.controllers import CalendarController
@@ -75,7 +74,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def close_database() -> None:
         await close_pool()
-        await dispose_engines()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     assets = create_static_files_router(

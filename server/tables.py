@@ -1,8 +1,8 @@
 """Every table of Gridcase, once (DESIGN §2-§7). Piccolo owns them and their migrations.
 
 Piccolo has no geometry type: `grids.geom`, `cases.location`, the sync columns of type `xid8` and
-their indexes are added by raw-SQL migrations in `server/piccolo_migrations/`; `geo/` reads the
-geometry through SQLAlchemy Core tables declared with geoalchemy2 types.
+their indexes are added by raw-SQL migrations in `server/piccolo_migrations/`; `geo/` reads and
+writes the geometry in SQL text (PostGIS functions) through `server.db.fetch`.
 Every table carries its district so the schema can later be distributed by district. Deleting a
 district removes everything in it; any other reference refuses the delete (ON DELETE NO ACTION),
 so removing a unit, user or grid can never take cases and their history with it.
