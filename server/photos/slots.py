@@ -1,18 +1,18 @@
 """Photo upload slots (DESIGN §6-§7): photos travel apart from mutations.
 
 The device asks for a slot with the photo's metadata and content hash; when the bytes are
-already stored it gets `upload: null` and nothing more to send. Otherwise it uploads to a
+already stored and this user may already see a photo with them, it gets `upload: null` and
+nothing more to send (knowing a hash grants nothing). Otherwise it uploads to a
 presigned MinIO URL (then calls `finish`) or to the server's `PUT /photos/{id}/content`. Only a
 checked, real image becomes `stored`, and only stored photos can resolve a case.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import IO, Annotated, Literal
 
 import msgspec
 
@@ -22,7 +22,7 @@ from server.cases.service import visible_state
 from server.db import fetch
 from server.errors import DomainError
 from server.photos.domain import PhotoKind
-from server.photos.images import CONTENT_TYPES, inspect_image, make_thumbnail
+from server.photos.images import CONTENT_TYPES, check_image
 from server.photos.same_angle import validate_gps
 from server.photos.storage import PhotoStore
 from server.tables import Photo
@@ -211,22 +211,29 @@ async def _own_slot(photo_id: uuid.UUID, actor: Actor) -> dict:
     return row
 
 
-async def _accept_bytes(row: dict, store: PhotoStore, data: bytes) -> None:
-    """The bytes are stored and match the hash: they must also be the announced kind of image."""
-    try:
-        info = await asyncio.to_thread(inspect_image, data)
-        if info.content_type != row["content_type"]:
+class _ImageCheck:
+    """The store's `check` for an upload: the bytes must be the announced kind of image; the
+    thumbnail is made from the same decode (DESIGN §6)."""
+
+    __slots__ = ("content_type", "thumbnail")
+
+    def __init__(self, content_type: str) -> None:
+        self.content_type = content_type
+        self.thumbnail = b""
+
+    def __call__(self, file: IO[bytes]) -> None:
+        info, self.thumbnail = check_image(file)
+        if info.content_type != self.content_type:
             raise DomainError(
                 "photo_type_mismatch",
-                f"announced {row['content_type']}, got {info.content_type}",
+                f"announced {self.content_type}, got {info.content_type}",
                 "content_type",
                 415,
             )
-    except DomainError:
-        if not await Photo.exists().where((Photo.sha256 == row["sha256"]) & (Photo.stored.eq(True))):
-            await store.delete(row["sha256"])
-        raise
-    await store.put_thumbnail(row["sha256"], await asyncio.to_thread(make_thumbnail, data))
+
+
+async def _mark_stored(row: dict, store: PhotoStore, check: _ImageCheck) -> None:
+    await store.put_thumbnail(row["sha256"], check.thumbnail)
     # This slot only: another slot naming the same hash has not shown it holds the bytes.
     await Photo.update({Photo.stored: True}).where(Photo.id == row["id"])
 
@@ -237,21 +244,14 @@ async def receive_content(
     row = await _own_slot(photo_id, actor)
     if row["stored"]:
         return
-    # Keep the bytes as they stream into storage, so checking the image needs no second read.
-    received: list[bytes] = []
-
-    async def kept() -> AsyncIterator[bytes]:
-        async for chunk in stream:
-            received.append(chunk)
-            yield chunk
-
-    await store.put(row["sha256"], kept(), row["size"], row["content_type"])
-    await _accept_bytes(row, store, b"".join(received))
+    check = _ImageCheck(row["content_type"])
+    await store.put(row["sha256"], stream, row["size"], row["content_type"], check)
+    await _mark_stored(row, store, check)
 
 
 async def finish_upload(photo_id: uuid.UUID, actor: Actor, store: PhotoStore) -> None:
     row = await _own_slot(photo_id, actor)
     if not row["stored"]:
-        await store.finish_upload(row["sha256"], row["size"], row["content_type"], photo_id)
-        # The bytes went straight to object storage: read them once to check them.
-        await _accept_bytes(row, store, await store.get(row["sha256"]))
+        check = _ImageCheck(row["content_type"])
+        await store.finish_upload(row["sha256"], row["size"], row["content_type"], photo_id, check)
+        await _mark_stored(row, store, check)

@@ -6,7 +6,9 @@ One interface, `PhotoStore`, with two backends run against one shared test suite
 
 An object lives under `ab/cd/abcd…` where `abcd…` is the SHA-256 of its bytes, so an object
 under a key is always exactly the bytes that hash to it: uploads are checked against the
-announced hash and size *before* they become visible, and a failed upload leaves nothing behind.
+announced hash and size, and by the caller's `check` (is it an image?), *before* they become
+visible, and a failed upload leaves nothing behind. Received bytes wait in a temporary file, never
+whole in memory, so memory stays flat however large and many the uploads.
 
 Two upload paths:
 - through the server: `put(sha256, stream, size, content_type)`;
@@ -28,7 +30,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, BinaryIO, Literal, cast
@@ -50,11 +52,17 @@ __all__ = [
 
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024  # phone photos are 2–8 MB; HEIC less
 _CHUNK = 256 * 1024
+# Received chunks are hashed and written in a worker thread a batch at a time: one thread hop per
+# chunk (uvicorn hands over 64 KiB or less) cost more than the write itself.
+_WRITE_BATCH = 1024 * 1024
 # Uploads through the server are buffered in memory up to this size, then on disk.
 _SPOOL_IN_MEMORY = 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 ByteStream = AsyncIterable[bytes] | Iterable[bytes] | bytes
+# Called in a worker thread with the received bytes (a file at offset 0) before they become
+# visible; raising refuses them.
+Check = Callable[[IO[bytes]], None]
 
 
 def _check_hash(sha256: str) -> str:
@@ -112,6 +120,12 @@ async def _chunks(stream: ByteStream) -> AsyncIterator[bytes]:
             yield chunk
 
 
+def _absorb(chunks: list[bytes], hasher: hashlib._Hash, sink: IO[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
+        sink.write(chunk)
+
+
 async def _receive(stream: ByteStream, sha256: str, size: int, sink: IO[bytes]) -> None:
     """Copy `stream` into `sink` while hashing; raise unless it is exactly `size` bytes hashing to `sha256`.
 
@@ -119,12 +133,18 @@ async def _receive(stream: ByteStream, sha256: str, size: int, sink: IO[bytes]) 
     """
     hasher = hashlib.sha256()
     received = 0
+    batch: list[bytes] = []
+    batched = 0
     async for chunk in _chunks(stream):
         received += len(chunk)
         if received > size:
             raise _size_mismatch(size, f"more than {size}")
-        hasher.update(chunk)
-        await asyncio.to_thread(sink.write, chunk)
+        batch.append(chunk)
+        batched += len(chunk)
+        if batched >= _WRITE_BATCH:
+            await asyncio.to_thread(_absorb, batch, hasher, sink)
+            batch, batched = [], 0
+    await asyncio.to_thread(_absorb, batch, hasher, sink)
     if received != size:
         raise _size_mismatch(size, str(received))
     if hasher.hexdigest() != sha256:
@@ -142,10 +162,13 @@ class PhotoStore(abc.ABC):
     max_size: int
 
     @abc.abstractmethod
-    async def put(self, sha256: str, stream: ByteStream, size: int, content_type: str) -> None:
+    async def put(
+        self, sha256: str, stream: ByteStream, size: int, content_type: str, check: Check | None = None
+    ) -> None:
         """Store the bytes of `stream`; raise `photo_hash_mismatch`, `photo_size_mismatch` (400) or
-        `photo_too_large` (413) and store nothing unless they are `size` bytes hashing to `sha256`.
-        Putting an already stored hash again is accepted (still checked) and changes nothing."""
+        `photo_too_large` (413), or what `check` raises, and store nothing unless they are `size`
+        bytes hashing to `sha256` that pass `check`. Putting an already stored hash again is
+        accepted (still checked) and changes nothing."""
 
     @abc.abstractmethod
     async def exists(self, sha256: str) -> bool:
@@ -172,10 +195,13 @@ class PhotoStore(abc.ABC):
         not `exist`."""
 
     @abc.abstractmethod
-    async def finish_upload(self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID) -> None:
-        """Check the bytes staged by upload `upload_id` and make them visible under their hash; a
-        wrong upload is deleted and raises like `put`. Raises `photo_not_uploaded` (409) when this
-        upload staged nothing, even if the hash is stored: a finish proves the caller sent the bytes."""
+    async def finish_upload(
+        self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID, check: Check | None = None
+    ) -> None:
+        """Check the bytes staged by upload `upload_id` (like `put`, `check` included) and make them
+        visible under their hash; a wrong upload is deleted and raises like `put`. Raises
+        `photo_not_uploaded` (409) when this upload staged nothing, even if the hash is stored: a
+        finish proves the caller sent the bytes."""
 
     @abc.abstractmethod
     async def put_thumbnail(self, sha256: str, data: bytes) -> None:
@@ -202,13 +228,15 @@ class LocalPhotoStore(PhotoStore):
     def _thumb_path(self, sha256: str) -> Path:
         return self.root / "thumbs" / f"{_key(_check_hash(sha256))}.jpg"
 
-    async def put(self, sha256: str, stream: ByteStream, size: int, content_type: str) -> None:
+    async def put(
+        self, sha256: str, stream: ByteStream, size: int, content_type: str, check: Check | None = None
+    ) -> None:
         digest = _check_hash(sha256)
         _check_size(size, self.max_size)
         tmp = tempfile.NamedTemporaryFile(dir=self._tmp, delete=False)  # noqa: SIM115 - closed below
         try:
             await _receive(stream, digest, size, tmp)
-            await asyncio.to_thread(_flush_and_close, tmp)
+            await asyncio.to_thread(_check_and_close, tmp, check)
             await asyncio.to_thread(_move_into_place, Path(tmp.name), self.root / _key(digest))
         finally:
             tmp.close()
@@ -241,7 +269,9 @@ class LocalPhotoStore(PhotoStore):
         _check_size(size, self.max_size)
         return None
 
-    async def finish_upload(self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID) -> None:
+    async def finish_upload(
+        self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID, check: Check | None = None
+    ) -> None:
         # Nothing is ever staged here: bytes arrive through `put` only.
         raise _not_uploaded(_check_hash(sha256))
 
@@ -256,8 +286,11 @@ class LocalPhotoStore(PhotoStore):
             return None
 
 
-def _flush_and_close(file: IO[bytes]) -> None:
+def _check_and_close(file: IO[bytes], check: Check | None) -> None:
     file.flush()
+    if check is not None:
+        file.seek(0)
+        check(file)
     os.fsync(file.fileno())  # the rename must not publish a file whose bytes are still in flight
     file.close()
 
@@ -315,7 +348,9 @@ class MinioPhotoStore(PhotoStore):
             raise
         return stat.size
 
-    async def put(self, sha256: str, stream: ByteStream, size: int, content_type: str) -> None:
+    async def put(
+        self, sha256: str, stream: ByteStream, size: int, content_type: str, check: Check | None = None
+    ) -> None:
         digest = _check_hash(sha256)
         _check_size(size, self.max_size)
         client = await self._ready()
@@ -323,6 +358,7 @@ class MinioPhotoStore(PhotoStore):
         # reaches the bucket, and a crash mid-upload leaves no stray staging object behind.
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             await _receive(stream, digest, size, spool)
+            await _run_check(spool, check)
             if await self._stat(_key(digest)) is not None:
                 return
             spool.seek(0)
@@ -378,7 +414,9 @@ class MinioPhotoStore(PhotoStore):
             client.presigned_put_object, self.bucket, _staging_key(upload_id), expires
         )
 
-    async def finish_upload(self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID) -> None:
+    async def finish_upload(
+        self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID, check: Check | None = None
+    ) -> None:
         digest = _check_hash(sha256)
         _check_size(size, self.max_size)
         client = await self._ready()
@@ -390,11 +428,10 @@ class MinioPhotoStore(PhotoStore):
             _check_size(staged_size, self.max_size)
             if staged_size != size:
                 raise _size_mismatch(size, str(staged_size))
-            hasher = hashlib.sha256()
-            async for chunk in self._open_key(staging, digest):
-                hasher.update(chunk)
-            if hasher.hexdigest() != digest:
-                raise _hash_mismatch(digest, hasher.hexdigest())
+            # Read back once, into a spool: hashed on the way and checked from there.
+            with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+                await _receive(self._open_key(staging, digest), digest, size, spool)
+                await _run_check(spool, check)
             if await self._stat(_key(digest)) is None:
                 # Server-side copy; REPLACE sets the content type the device may not have sent.
                 await asyncio.to_thread(
@@ -419,6 +456,12 @@ class MinioPhotoStore(PhotoStore):
             return b"".join([chunk async for chunk in self._open_key(_thumb_key(digest), digest)])
         except DomainError:
             return None
+
+
+async def _run_check(file: IO[bytes], check: Check | None) -> None:
+    if check is not None:
+        file.seek(0)
+        await asyncio.to_thread(check, file)
 
 
 def _thumb_key(sha256: str) -> str:

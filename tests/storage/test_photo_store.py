@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import minio
@@ -152,6 +153,42 @@ async def test_re_put_of_same_hash_is_idempotent_and_still_checked(store: PhotoS
     assert stored_keys(store) == keys
 
 
+class Refuse:
+    """A `check` that records the bytes it was shown and refuses them."""
+
+    def __init__(self) -> None:
+        self.seen = b""
+
+    def __call__(self, file: IO[bytes]) -> None:
+        self.seen = file.read()
+        raise DomainError("photo_not_image", "not an image", status=415)
+
+
+async def test_a_refusing_check_sees_the_whole_upload_and_leaves_nothing(store: PhotoStore) -> None:
+    check = Refuse()
+    with pytest.raises(DomainError) as caught:
+        await store.put(SHA, achunks(PHOTO, 70_000), len(PHOTO), "image/jpeg", check)
+    assert caught.value.code == "photo_not_image"
+    assert check.seen == PHOTO
+    assert not await store.exists(SHA)
+    assert stored_keys(store) == []
+
+
+async def test_a_large_upload_is_written_whole_in_batches(tmp_path: Path) -> None:
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    store = LocalPhotoStore(tmp_path, max_size=len(big))
+    seen: list[bytes] = []
+    await store.put(
+        hashlib.sha256(big).hexdigest(),
+        achunks(big, 65_536),
+        len(big),
+        "image/jpeg",
+        lambda f: seen.append(f.read()),
+    )
+    assert seen == [big]
+    assert await store.get(hashlib.sha256(big).hexdigest()) == big
+
+
 async def test_get_of_missing_photo(store: PhotoStore) -> None:
     with pytest.raises(DomainError) as caught:
         await store.get(SHA)
@@ -252,6 +289,19 @@ async def test_presigned_put_of_wrong_bytes_leaves_nothing(
         await minio_store.finish_upload(SHA, announced_size, "image/jpeg", upload)
     assert caught.value.code == code
     assert not await minio_store.exists(SHA)
+    assert stored_keys(minio_store) == []
+
+
+async def test_presigned_bytes_a_check_refuses_leave_nothing(minio_store: MinioPhotoStore) -> None:
+    upload = uuid.uuid4()
+    url = await minio_store.presigned_put(SHA, len(PHOTO), upload)
+    assert url is not None
+    async with httpx.AsyncClient() as http:
+        assert (await http.put(url, content=PHOTO)).status_code == 200
+    check = Refuse()
+    with pytest.raises(DomainError) as caught:
+        await minio_store.finish_upload(SHA, len(PHOTO), "image/jpeg", upload, check)
+    assert caught.value.code == "photo_not_image" and check.seen == PHOTO
     assert stored_keys(minio_store) == []
 
 
