@@ -37,6 +37,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_max_batch: int = 100
     sync_max_pull: int = 500
     sync_max_body_bytes: int = 1024 * 1024
+    # Signs pull cursors; empty: a secret generated into <data_dir>/cursor_secret on first use.
+    cursor_secret: str = ""
     timezone: str = "Asia/Shanghai"
 
 
@@ -61,6 +63,7 @@ _ENV = {
     "sync_max_batch": "GRIDCASE_SYNC_MAX_BATCH",
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",
+    "cursor_secret": "GRIDCASE_CURSOR_SECRET",
     "timezone": "GRIDCASE_TIMEZONE",
 }
 
