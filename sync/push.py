@@ -111,6 +111,7 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 def _short(message: str) -> str:
+    """msgspec quotes a bad enum value whole: keep stored refusals small."""
     return message if len(message) <= _MESSAGE_CHARS else message[: _MESSAGE_CHARS - 1] + "…"
 
 
