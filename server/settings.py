@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_max_batch: int = 100
     sync_max_pull: int = 500
     sync_max_body_bytes: int = 1024 * 1024
+    # Signs pull cursors; empty: a secret generated into <data_dir>/cursor_secret on first use.
+    cursor_secret: str = ""
     timezone: str = "Asia/Shanghai"
     # Argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile). Tests choose
     # cheap ones; a stored hash of other parameters is rehashed at the user's next log-in.
@@ -77,6 +79,7 @@ _ENV = {
     "sync_max_batch": "GRIDCASE_SYNC_MAX_BATCH",
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",
+    "cursor_secret": "GRIDCASE_CURSOR_SECRET",
     "timezone": "GRIDCASE_TIMEZONE",
     "argon2_time_cost": "GRIDCASE_ARGON2_TIME_COST",
     "argon2_memory_kib": "GRIDCASE_ARGON2_MEMORY_KIB",
