@@ -17,6 +17,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Empty means: start a private cluster under data_dir (make run) or in a temp dir (tests).
     database_url: str = ""
     data_dir: str = str(ROOT / ".data")
+    # The private cluster's port; 0 picks a free one at each start.
+    pg_port: int = 0
     host: str = "127.0.0.1"
     port: int = 8000
     # Signs nothing: tokens are random and stored hashed; kept for future signed URLs.
@@ -43,6 +45,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _ENV = {
     "database_url": "DATABASE_URL",
     "data_dir": "GRIDCASE_DATA_DIR",
+    "pg_port": "GRIDCASE_PG_PORT",
     "host": "GRIDCASE_HOST",
     "port": "GRIDCASE_PORT",
     "token_ttl_hours": "GRIDCASE_TOKEN_TTL_HOURS",
