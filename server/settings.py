@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import msgspec
+from argon2.profiles import RFC_9106_LOW_MEMORY
 
 __all__ = ["Settings", "get_settings", "ROOT"]
 
@@ -25,7 +27,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_ttl_hours: int = 12
     demo_password: str = "gridcase"
     load_demo: bool = True
-    photo_store: str = "local"
+    photo_store: Literal["local", "minio"] = "local"
     photo_dir: str = str(ROOT / ".data" / "photos")
     photo_max_bytes: int = 12 * 1024 * 1024
     minio_endpoint: str = ""
@@ -36,10 +38,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     minio_region: str = "us-east-1"
     # apprise URLs; empty means messages wait in the outbox the console shows.
     alert_urls: tuple[str, ...] = ()
+    # Submissions a civic app may make a minute with one api_key (Open311 POST requests).
+    open311_requests_per_minute: int = 60
     sync_max_batch: int = 100
     sync_max_pull: int = 500
     sync_max_body_bytes: int = 1024 * 1024
     timezone: str = "Asia/Shanghai"
+    # Argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile). Tests choose
+    # cheap ones; a stored hash of other parameters is rehashed at the user's next log-in.
+    argon2_time_cost: int = RFC_9106_LOW_MEMORY.time_cost
+    argon2_memory_kib: int = RFC_9106_LOW_MEMORY.memory_cost
+    argon2_parallelism: int = RFC_9106_LOW_MEMORY.parallelism
+    # Log-in throttling, per username and per client address: after this many failures in a row,
+    # each further attempt waits lock_seconds, doubling per failure up to lock_max_seconds.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    login_lock_seconds: int = 30
+    login_lock_max_seconds: int = 15 * 60
 
 
 _ENV = {
@@ -61,10 +76,18 @@ _ENV = {
     "minio_secure": "MINIO_SECURE",
     "minio_region": "MINIO_REGION",
     "alert_urls": "GRIDCASE_ALERT_URLS",
+    "open311_requests_per_minute": "GRIDCASE_OPEN311_REQUESTS_PER_MINUTE",
     "sync_max_batch": "GRIDCASE_SYNC_MAX_BATCH",
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",
     "timezone": "GRIDCASE_TIMEZONE",
+    "argon2_time_cost": "GRIDCASE_ARGON2_TIME_COST",
+    "argon2_memory_kib": "GRIDCASE_ARGON2_MEMORY_KIB",
+    "argon2_parallelism": "GRIDCASE_ARGON2_PARALLELISM",
+    "login_max_failures": "GRIDCASE_LOGIN_MAX_FAILURES",
+    "login_max_failures_per_address": "GRIDCASE_LOGIN_MAX_FAILURES_PER_ADDRESS",
+    "login_lock_seconds": "GRIDCASE_LOGIN_LOCK_SECONDS",
+    "login_lock_max_seconds": "GRIDCASE_LOGIN_LOCK_MAX_SECONDS",
 }
 
 

@@ -125,9 +125,11 @@ def _taken_at(exif: Image.Exif) -> datetime | None:
     except (KeyError, ValueError):
         return None
     offset = fields.get(_OFFSET_TIME_ORIGINAL)
+    if not isinstance(offset, str):
+        return taken
     try:
         sign = -1 if offset[0] == "-" else 1
         hours, minutes = offset[1:].split(":")
         return taken.replace(tzinfo=timezone(sign * timedelta(hours=int(hours), minutes=int(minutes))))
-    except (TypeError, IndexError, ValueError):
+    except (IndexError, ValueError):
         return taken

@@ -10,9 +10,12 @@ announced hash and size *before* they become visible, and a failed upload leaves
 
 Two upload paths:
 - through the server: `put(sha256, stream, size, content_type)`;
-- straight to MinIO: `presigned_put(...)` gives the device a URL to a staging key, then
-  `finish_upload(...)` checks the staged bytes and moves them under the hash key.
+- straight to MinIO: `presigned_put(...)` gives the device a URL to a staging key of its own
+  upload, then `finish_upload(...)` checks the staged bytes and moves them under the hash key.
   The local store has no presigned URLs (`None`: the device uploads to the server).
+
+A finish only succeeds for bytes staged under that very upload: that the hash is stored already,
+or staged by someone else's upload, proves nothing about the caller having the bytes (DESIGN §6).
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ import io
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, BinaryIO, Literal, cast
 
 import minio
 from minio.commonconfig import REPLACE, CopySource
@@ -87,6 +91,10 @@ def _hash_mismatch(announced: str, got: str) -> DomainError:
         field="sha256",
         status=400,
     )
+
+
+def _not_uploaded(sha256: str) -> DomainError:
+    return DomainError("photo_not_uploaded", f"photo {sha256} was not uploaded", field="sha256", status=409)
 
 
 def _not_found(sha256: str) -> DomainError:
@@ -157,16 +165,17 @@ class PhotoStore(abc.ABC):
 
     @abc.abstractmethod
     async def presigned_put(
-        self, sha256: str, size: int, expires: timedelta = timedelta(minutes=15)
+        self, sha256: str, size: int, upload_id: uuid.UUID, expires: timedelta = timedelta(minutes=15)
     ) -> str | None:
-        """A URL the device can PUT the bytes to, or None when it must upload through the server.
-        After the device's PUT, call `finish_upload`: until then the photo does not `exist`."""
+        """A URL the device can PUT the bytes of upload `upload_id` to, or None when it must upload
+        through the server. After the device's PUT, call `finish_upload`: until then the photo does
+        not `exist`."""
 
     @abc.abstractmethod
-    async def finish_upload(self, sha256: str, size: int, content_type: str) -> None:
-        """Check a presigned upload and make it visible under its hash; a wrong upload is deleted and
-        raises like `put`. Raises `photo_not_uploaded` (409) if nothing was uploaded. Calling it for
-        a photo already stored (also after `put`, or twice) is accepted."""
+    async def finish_upload(self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID) -> None:
+        """Check the bytes staged by upload `upload_id` and make them visible under their hash; a
+        wrong upload is deleted and raises like `put`. Raises `photo_not_uploaded` (409) when this
+        upload staged nothing, even if the hash is stored: a finish proves the caller sent the bytes."""
 
     @abc.abstractmethod
     async def put_thumbnail(self, sha256: str, data: bytes) -> None:
@@ -226,18 +235,15 @@ class LocalPhotoStore(PhotoStore):
         await asyncio.to_thread(thumb.unlink, missing_ok=True)
 
     async def presigned_put(
-        self, sha256: str, size: int, expires: timedelta = timedelta(minutes=15)
+        self, sha256: str, size: int, upload_id: uuid.UUID, expires: timedelta = timedelta(minutes=15)
     ) -> str | None:
         _check_hash(sha256)
         _check_size(size, self.max_size)
         return None
 
-    async def finish_upload(self, sha256: str, size: int, content_type: str) -> None:
-        # Nothing is ever staged here: a photo is either `put` (and checked) or missing.
-        if not await self.exists(sha256):
-            raise DomainError(
-                "photo_not_uploaded", f"photo {sha256} was not uploaded", field="sha256", status=409
-            )
+    async def finish_upload(self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID) -> None:
+        # Nothing is ever staged here: bytes arrive through `put` only.
+        raise _not_uploaded(_check_hash(sha256))
 
     async def put_thumbnail(self, sha256: str, data: bytes) -> None:
         thumb = self._thumb_path(sha256)
@@ -321,7 +327,12 @@ class MinioPhotoStore(PhotoStore):
                 return
             spool.seek(0)
             await asyncio.to_thread(
-                client.put_object, self.bucket, _key(digest), spool, size, content_type=content_type
+                client.put_object,
+                self.bucket,
+                _key(digest),
+                cast(BinaryIO, spool),  # a binary file; typeshed does not say it is a BinaryIO
+                size,
+                content_type=content_type,
             )
 
     async def exists(self, sha256: str) -> bool:
@@ -351,34 +362,30 @@ class MinioPhotoStore(PhotoStore):
     async def delete(self, sha256: str) -> None:
         digest = _check_hash(sha256)
         client = await self._ready()
-        for key in (_key(digest), _thumb_key(digest), _staging_key(digest)):
+        for key in (_key(digest), _thumb_key(digest)):
             # S3 deletes of absent keys succeed, which keeps delete idempotent.
             await asyncio.to_thread(client.remove_object, self.bucket, key)
 
     async def presigned_put(
-        self, sha256: str, size: int, expires: timedelta = timedelta(minutes=15)
+        self, sha256: str, size: int, upload_id: uuid.UUID, expires: timedelta = timedelta(minutes=15)
     ) -> str | None:
-        digest = _check_hash(sha256)
+        _check_hash(sha256)
         _check_size(size, self.max_size)
         client = await self._ready()
-        # The device writes to a staging key: a presigned PUT cannot make S3 check our hash, so its
-        # bytes only move under the hash key once `finish_upload` has checked them.
+        # The device writes to a staging key of its own upload: a presigned PUT cannot make S3 check
+        # our hash, so its bytes only move under the hash key once `finish_upload` has checked them.
         return await asyncio.to_thread(
-            client.presigned_put_object, self.bucket, _staging_key(digest), expires
+            client.presigned_put_object, self.bucket, _staging_key(upload_id), expires
         )
 
-    async def finish_upload(self, sha256: str, size: int, content_type: str) -> None:
+    async def finish_upload(self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID) -> None:
         digest = _check_hash(sha256)
         _check_size(size, self.max_size)
         client = await self._ready()
-        staging = _staging_key(digest)
+        staging = _staging_key(upload_id)
         staged_size = await self._stat(staging)
         if staged_size is None:
-            if await self.exists(digest):
-                return
-            raise DomainError(
-                "photo_not_uploaded", f"photo {digest} was not uploaded", field="sha256", status=409
-            )
+            raise _not_uploaded(digest)
         try:
             _check_size(staged_size, self.max_size)
             if staged_size != size:
@@ -418,8 +425,8 @@ def _thumb_key(sha256: str) -> str:
     return f"thumbs/{_key(sha256)}.jpg"
 
 
-def _staging_key(sha256: str) -> str:
-    return f"incoming/{_key(sha256)}"
+def _staging_key(upload_id: uuid.UUID) -> str:
+    return f"incoming/{upload_id}"
 
 
 def _put_bytes(client: minio.Minio, bucket: str, key: str, data: bytes) -> None:
