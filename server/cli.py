@@ -70,8 +70,8 @@ def _with_database(fn: Callable[[argparse.Namespace, str], int]) -> Callable[[ar
             except RuntimeError as error:
                 tail = "\n".join(str(error).strip().splitlines()[-12:])
                 raise SetupError(
-                    f"{tail}\nWhat to do: check that DATABASE_URL names a reachable PostgreSQL + PostGIS "
-                    "database."
+                    f"{tail}\nWhat to do: check that DATABASE_URL (or the private cluster, whose log "
+                    "`gridcase run` printed the folder of) is a reachable PostgreSQL + PostGIS database."
                 ) from None
             return fn(args, url)
         finally:

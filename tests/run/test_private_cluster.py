@@ -187,8 +187,12 @@ def test_a_taken_http_port_is_told_before_any_cluster_starts(open_folder, tmp_pa
     assert not (open_folder / "data").exists()
 
 
-def test_a_malformed_setting_is_told_in_a_few_lines(tmp_path):
-    done = _gridcase(tmp_path, _env(GRIDCASE_PORT="eighty"))
+@pytest.mark.parametrize(
+    "variable, value",
+    [("GRIDCASE_PORT", "eighty"), ("GRIDCASE_PORT", "99999"), ("GRIDCASE_PG_PORT", "-1")],
+)
+def test_a_malformed_setting_is_told_in_a_few_lines(tmp_path, variable, value):
+    done = _gridcase(tmp_path, _env(**{variable: value}))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "setting" in done.stderr and "port" in done.stderr
