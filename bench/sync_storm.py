@@ -315,12 +315,35 @@ def serve_one(port: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
-    uvicorn.Server(uvicorn.Config(create_app(), log_level="warning")).run(sockets=[sock])
+    # As `gridcase run` serves; asyncio + h11 would stall each keep-alive request ~44 ms (STACK.md).
+    config = uvicorn.Config(create_app(), log_level="warning", loop="uvloop", http="httptools")
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        config.load()
+        loop = type(asyncio.get_running_loop())
+        parser = config.http_protocol_class
+        # Told from inside the running server, so the figures say what they measured.
+        print(f"{SERVED_ON} {loop.__module__}.{loop.__qualname__}, parser {parser.__module__}", flush=True)
+        await server.serve(sockets=[sock])
+
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(run())
+
+
+SERVED_ON = "served on loop"
+
+
+def _served_on(log_path: Path) -> str:
+    """What the server processes said they run on, once each kind."""
+    said = {line for line in log_path.read_text().splitlines() if line.startswith(SERVED_ON)}
+    return "; ".join(sorted(said)) or "(the servers did not say)"
 
 
 @contextlib.contextmanager
-def serve(url: str, workdir: Path, processes: int) -> Iterator[tuple[int, list[int]]]:
-    """`processes` servers (`serve_one`) sharing a free loopback port; yields it and their pids."""
+def serve(url: str, workdir: Path, processes: int) -> Iterator[tuple[int, list[int], str]]:
+    """`processes` servers (`serve_one`) sharing a free loopback port; yields it, their pids and the
+    event loop and HTTP parser they run on."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "GRIDCASE_PHOTO_DIR": str(workdir / "photos")}
     log_path = workdir / "server.log"
@@ -342,7 +365,7 @@ def serve(url: str, workdir: Path, processes: int) -> Iterator[tuple[int, list[i
             if any(s.poll() is not None for s in servers) or time.monotonic() > deadline:
                 raise SystemExit(f"the server did not start:\n{log_path.read_text()}")
             time.sleep(0.2)
-        yield port, [s.pid for s in servers]
+        yield port, [s.pid for s in servers], _served_on(log_path)
     finally:
         for server in servers:
             server.terminate()
@@ -636,7 +659,8 @@ async def storm(args: argparse.Namespace, url: str, workdir: Path, wrk: str) -> 
             f"loaded {args.devices:,} devices and {args.cases:,} cases in {time.monotonic() - started:.1f} s"
         )
         phases: list[Phase] = []
-        with serve(url, workdir, args.workers) as (port, pids):
+        with serve(url, workdir, args.workers) as (port, pids, served_on):
+            console.print(served_on)
 
             async def phase(
                 path: str,
@@ -698,7 +722,7 @@ async def storm(args: argparse.Namespace, url: str, workdir: Path, wrk: str) -> 
             )
             token, body = applied[0]
             replay = await replay_plans(url, token, body["device_id"], body["mutations"][0])
-        report(phases, args)
+        report(phases, args, served_on)
         for title, plans in (
             ("empty re-pull", pull_plans),
             ("healthy verify", verify_queries),
@@ -752,10 +776,10 @@ async def _store_sizes(url: str, district_id: int) -> None:
     )
 
 
-def report(phases: list[Phase], args: argparse.Namespace) -> None:
+def report(phases: list[Phase], args: argparse.Namespace, served_on: str) -> None:
     table = Table(
         title=f"sync storm: {args.devices:,} devices, {args.cases:,} cases, "
-        f"wrk -t1 -c{args.connections}, {args.workers} server processes",
+        f"wrk -t1 -c{args.connections}, {args.workers} server processes ({served_on})",
         caption="CPU per op: per pull or verify, or per mutation for push and replay",
     )
     for column in (
