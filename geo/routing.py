@@ -12,10 +12,11 @@ most specific to the least:
 
 An accusation (`report`) is never routed to the unit it accuses nor to the unit of the person it
 accuses, nor to any unit under them (a squad of an accused bureau would be judging its own
-bureau). Such units are skipped as lead wherever they appear and dropped from the co-units, so
-the answer falls through to the next candidate above: a less specific rule, the grid's unit, or
-the district's root unit. The accused person's own visibility is the scope rules' business
-(`server.scope`: negative keys).
+bureau), and it is led by a unit above the accused ones (seed 002: 上级机关):
+`server.cases.service.accusation_bounds`. A rule's or the grid's unit leads it only when it is
+such a superior; otherwise the nearest superior does (`source: "superior_unit"`). Accused units
+are dropped from the co-units. Who reads it is the scope rules' business (`server.cases.scope`:
+negative keys).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy.orm import aliased
 
 from geo.tables import CATEGORIES, GRIDS, ROUTING_RULES, UNITS, engine
 from server.cases.domain import CaseState
-from server.cases.service import accused_units
+from server.cases.service import accusation_bounds
 from server.errors import DomainError
 
 __all__ = [
@@ -48,7 +49,7 @@ __all__ = [
 class Route(msgspec.Struct, frozen=True, kw_only=True):
     lead_unit_id: int | None
     co_unit_ids: tuple[int, ...] = ()
-    source: Literal["rule", "grid_unit", "district_root", "none"]
+    source: Literal["rule", "grid_unit", "superior_unit", "district_root", "none"]
     rule_id: int | None = None
 
 
@@ -92,10 +93,16 @@ async def route(
     *,
     accused_unit_id: int | None = None,
     accused_user_id: int | None = None,
+    accused_user_unit_id: int | None = None,
 ) -> Route:
     """The lead unit and co-units for a case; pass the accused only for a `report` (or use `route_case`)."""
+    bounds = await accusation_bounds(accused_unit_id, accused_user_id, accused_user_unit_id)
+    excluded, superiors = bounds.excluded, bounds.superiors
+
+    def may_lead(unit_id: int) -> bool:
+        return unit_id not in excluded and (superiors is None or unit_id in superiors)
+
     async with engine().connect() as conn:
-        excluded = await accused_units(accused_unit_id, accused_user_id)
         chain = await _grid_chain(conn, district_id, grid_id) if grid_id is not None else []
         depth = {gid: d for d, (gid, _) in enumerate(chain)}
         rules = []
@@ -111,14 +118,16 @@ async def route(
             ).all()
         rules.sort(key=lambda r: (depth.get(r.grid_id, len(chain)), r.id))
         for rule in rules:
-            if rule.unit_id not in excluded:
+            if may_lead(rule.unit_id):
                 co = tuple(sorted(set(rule.co_unit_ids) - excluded - {rule.unit_id}))
                 return Route(lead_unit_id=rule.unit_id, co_unit_ids=co, source="rule", rule_id=rule.id)
         for _, unit_id in chain:
             if unit_id is not None:
-                if unit_id not in excluded:
+                if may_lead(unit_id):
                     return Route(lead_unit_id=unit_id, source="grid_unit")
                 break
+        if superiors:
+            return Route(lead_unit_id=superiors[0], source="superior_unit")
         roots = (
             await conn.execute(
                 select(UNITS.c.id)
@@ -127,7 +136,7 @@ async def route(
             )
         ).scalars()
         for unit_id in roots:
-            if unit_id not in excluded:
+            if may_lead(unit_id):
                 return Route(lead_unit_id=unit_id, source="district_root")
     return Route(lead_unit_id=None, source="none")
 
@@ -141,6 +150,7 @@ async def route_case(case: CaseState) -> Route:
         case.grid_id,
         accused_unit_id=case.accused_unit_id if report else None,
         accused_user_id=case.accused_user_id if report else None,
+        accused_user_unit_id=case.accused_user_unit_id if report else None,
     )
 
 
