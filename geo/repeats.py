@@ -10,7 +10,9 @@ lets the GiST index on `cases.location` find the neighbours. Candidates the agen
 (an accusation against them) are never listed.
 
 An agent confirms a repeat with `link_repeat`: the case records `repeat_of` and becomes
-`important` (an `urgent` case stays urgent), as one versioned change with its event.
+`important` (an `urgent` case stays urgent), as one versioned change with its event. Only an
+accusation may repeat an accusation; a reader who may not see the earlier case is never shown
+the link (`server.cases.service.case_views`).
 """
 
 from __future__ import annotations
@@ -224,6 +226,12 @@ async def link_repeat(
         if row["repeat_of"] is not None:
             raise DomainError(
                 "already_linked", f"the case already repeats {row['repeat_of']}", "repeat_of", 409
+            )
+        # The link travels with the case to everyone who reads it, whom an accusation's negative
+        # keys do not bind: a complaint never names an accusation (DESIGN §3).
+        if original["type"] == "report" and row["type"] != "report":
+            raise DomainError(
+                "accusation_link", "only an accusation may repeat an accusation", "repeat_of", 422
             )
         if original["registered_at"] > row["registered_at"] or original["repeat_of"] == case_id:
             raise DomainError(

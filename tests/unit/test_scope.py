@@ -114,7 +114,12 @@ def test_actor_keys_per_role(who: Actor, keys: tuple[str, ...]) -> None:
 
 
 def test_deny_keys_name_the_person_their_unit_and_every_unit_above_it() -> None:
-    assert actor_deny_keys(MEMBER) == ("accused_unit:10", "accused_unit:8", "accused_unit:9", "accused_user:5")
+    assert actor_deny_keys(MEMBER) == (
+        "accused_unit:10",
+        "accused_unit:8",
+        "accused_unit:9",
+        "accused_user:5",
+    )
     # Not the units below a leader: the leader above an accused unit is the one who handles it.
     assert actor_deny_keys(UNIT_LEADER) == ("accused_unit:8", "accused_unit:9", "accused_user:7")
     assert actor_deny_keys(WORKER) == ("accused_user:4",)
