@@ -56,7 +56,8 @@ async def test_the_most_specific_rule_wins(world: World):
 async def test_an_accusation_never_goes_to_the_accused(world: World):
     u, users = world.units, world.users
     district_wide = await rule(world, "conduct", "bureau", co=("street-1",))
-    community = await rule(world, "conduct", "street-2", grid="D1-S1-C1", co=("bureau", "street-1"))
+    # street-2 is never above an accused unit here: its rule is passed over for every accusation.
+    await rule(world, "conduct", "street-2", grid="D1-S1-C1", co=("bureau", "street-1"))
     cell = await rule(world, "conduct", "squad", grid="D1-S1-C1-01", co=("street-1", "bureau"))
     here = "D1-S1-C1-01"
     assert (await routed(world, "conduct", here)).rule_id == cell
