@@ -26,6 +26,7 @@ __all__ = [
     "actor_scope_keys",
     "can_see",
     "case_scope_keys",
+    "denied_sql",
     "displayed_phone",
     "mask_phone",
     "phone_visible",
@@ -130,6 +131,12 @@ def visibility_sql(actor: Actor) -> tuple[str, list[Any]]:
     """The SQL twin of `can_see`, so lists and pulls filter in the database (GIN index)."""
     clause = "district_id = {} AND scope_keys && {}::varchar[] AND NOT scope_keys && {}::varchar[]"
     return clause, [actor.district_id, list(actor_scope_keys(actor)), list(actor_deny_keys(actor))]
+
+
+def denied_sql(actor: Actor) -> tuple[str, list[Any]]:
+    """Cases that deny the actor (an accusation against them or a unit at or above theirs). A case's
+    accused never change, so the actor never saw such a case: no tombstone may name it."""
+    return "scope_keys && {}::varchar[]", [list(actor_deny_keys(actor))]
 
 
 def mask_phone(phone: str | None) -> str:
