@@ -10,7 +10,9 @@ lets the GiST index on `cases.location` find the neighbours. Candidates the agen
 (an accusation against them) are never listed.
 
 An agent confirms a repeat with `link_repeat`: the case records `repeat_of` and becomes
-`important` (an `urgent` case stays urgent), as one versioned change with its event.
+`important` (an `urgent` case stays urgent), as one versioned change with its event. Only an
+accusation may repeat an accusation; a reader who may not see the earlier case is never shown
+the link (`server.cases.service.case_views`).
 
 The query reads the probe from one row (`probe`), so each test below is fixed SQL text over
 `c` (the candidate) and `probe`, and a test that cannot apply (no point, no category, no phone)
@@ -216,7 +218,11 @@ async def find_repeats(case_id: uuid.UUID, actor: Actor, *, limit: int = 20) -> 
 
 
 def _check_link(case: CaseOut, original: CaseOut) -> None:
-    """A case repeats at most one case, registered before it, that does not repeat it back."""
+    """A case repeats at most one case, registered before it, that does not repeat it back; only an
+    accusation repeats an accusation: the link travels with the case to everyone who reads it, whom
+    an accusation's negative keys do not bind, so a complaint never names one (DESIGN §3)."""
+    if original.type == "report" and case.type != "report":
+        raise DomainError("accusation_link", "only an accusation may repeat an accusation", "repeat_of", 422)
     if case.repeat_of is not None:
         raise DomainError("already_linked", f"the case already repeats {case.repeat_of}", "repeat_of", 409)
     if original.registered_at > case.registered_at or original.repeat_of == case.id:

@@ -12,10 +12,11 @@ most specific to the least:
 
 An accusation (`report`) is never routed to the unit it accuses nor to the unit of the person it
 accuses, nor to any unit under them (a squad of an accused bureau would be judging its own
-bureau). Such units are skipped as lead wherever they appear and dropped from the co-units, so
-the answer falls through to the next candidate above: a less specific rule, the grid's unit, or
-the district's root unit. The accused person's own visibility is the scope rules' business
-(`server.cases.scope`: negative keys).
+bureau), and it is led by a unit above the accused ones (seed 002: 上级机关):
+`server.cases.service.accusation_bounds`. A rule's or the grid's unit leads it only when it is
+such a superior; otherwise the nearest superior does (`source: "superior_unit"`). Accused units
+are dropped from the co-units. Who reads it is the scope rules' business (`server.cases.scope`:
+negative keys).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from server.accounts.domain import Actor
 from server.accounts.guards import require_role
 from server.accounts.roles import CONSOLE_ROLES
 from server.cases.domain import CaseState
-from server.cases.service import accused_units, ids_in_district, visible_state
+from server.cases.service import AccusationBounds, accusation_bounds, ids_in_district, visible_state
 from server.db import fetch, transaction
 from server.errors import DomainError
 
@@ -49,7 +50,7 @@ __all__ = [
 class Route(msgspec.Struct, frozen=True, kw_only=True):
     lead_unit_id: int | None
     co_unit_ids: tuple[int, ...] = ()
-    source: Literal["rule", "grid_unit", "district_root", "none"]
+    source: Literal["rule", "grid_unit", "superior_unit", "district_root", "none"]
     rule_id: int | None = None
 
 
@@ -108,25 +109,37 @@ async def _rules(
     return sorted(rows, key=lambda r: (depth.get(r["grid_id"], len(chain)), r["id"]))
 
 
-def _by_rule(rules: list[dict[str, Any]], excluded: frozenset[int]) -> Route | None:
+def _may_lead(bounds: AccusationBounds, unit_id: int) -> bool:
+    """Outside the accused subtree and, for an accusation, above every accused unit."""
+    return unit_id not in bounds.excluded and (bounds.superiors is None or unit_id in bounds.superiors)
+
+
+def _by_rule(rules: list[dict[str, Any]], bounds: AccusationBounds) -> Route | None:
     for rule in rules:
-        if rule["unit_id"] not in excluded:
-            co = tuple(sorted(set(rule["co_unit_ids"]) - excluded - {rule["unit_id"]}))
+        if _may_lead(bounds, rule["unit_id"]):
+            co = tuple(sorted(set(rule["co_unit_ids"]) - bounds.excluded - {rule["unit_id"]}))
             return Route(lead_unit_id=rule["unit_id"], co_unit_ids=co, source="rule", rule_id=rule["id"])
     return None
 
 
-def _by_grid_unit(chain: list[tuple[int, int | None]], excluded: frozenset[int]) -> Route | None:
-    """The unit of the nearest grid that has one, unless it is excluded (then no grid unit at all)."""
+def _by_grid_unit(chain: list[tuple[int, int | None]], bounds: AccusationBounds) -> Route | None:
+    """The unit of the nearest grid that has one, if it may lead (else no grid unit at all)."""
     unit_id = next((u for _, u in chain if u is not None), None)
-    if unit_id is None or unit_id in excluded:
+    if unit_id is None or not _may_lead(bounds, unit_id):
         return None
     return Route(lead_unit_id=unit_id, source="grid_unit")
 
 
-async def _by_district_root(district_id: int, excluded: frozenset[int]) -> Route | None:
+def _by_superior(bounds: AccusationBounds) -> Route | None:
+    """An accusation no rule or grid unit may lead goes to the nearest unit above the accused."""
+    if not bounds.superiors:
+        return None
+    return Route(lead_unit_id=bounds.superiors[0], source="superior_unit")
+
+
+async def _by_district_root(district_id: int, bounds: AccusationBounds) -> Route | None:
     for r in await fetch(_ROOT_UNITS, district_id):
-        if r["id"] not in excluded:
+        if _may_lead(bounds, r["id"]):
             return Route(lead_unit_id=r["id"], source="district_root")
     return None
 
@@ -138,14 +151,16 @@ async def route(
     *,
     accused_unit_id: int | None = None,
     accused_user_id: int | None = None,
+    accused_user_unit_id: int | None = None,
 ) -> Route:
     """The lead unit and co-units for a case; pass the accused only for a `report` (or use `route_case`)."""
-    excluded = await accused_units(accused_unit_id, accused_user_id)
+    bounds = await accusation_bounds(accused_unit_id, accused_user_id, accused_user_unit_id)
     chain = await _grid_chain(district_id, grid_id)
     return (
-        _by_rule(await _rules(district_id, category_id, chain), excluded)
-        or _by_grid_unit(chain, excluded)
-        or await _by_district_root(district_id, excluded)
+        _by_rule(await _rules(district_id, category_id, chain), bounds)
+        or _by_grid_unit(chain, bounds)
+        or _by_superior(bounds)
+        or await _by_district_root(district_id, bounds)
         or Route(lead_unit_id=None, source="none")
     )
 
@@ -159,6 +174,7 @@ async def route_case(case: CaseState) -> Route:
         case.grid_id,
         accused_unit_id=case.accused_unit_id if report else None,
         accused_user_id=case.accused_user_id if report else None,
+        accused_user_unit_id=case.accused_user_unit_id if report else None,
     )
 
 

@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from server.accounts.domain import Actor
-from server.cases.scope import actor_deny_keys, actor_scope_keys, visibility_sql
+from server.cases.scope import actor_scope_keys, denied_sql, visibility_sql
 from server.cases.service import VIEW_COLUMNS, case_views
 from server.db import fetch
 from sync.cursor import Cursor, decode_cursor, encode_cursor
@@ -50,16 +50,16 @@ async def _departed(actor: Actor, keys: list[str], cursor: Cursor, until: str) -
     never denied to them."""
     where, args = _window(cursor, until)
     visible, visible_args = visibility_sql(actor)
+    denied, denied_args = denied_sql(actor)
     rows = await fetch(
         f"SELECT DISTINCT d.case_id FROM case_departures d WHERE d.district_id = {{}} "
         f"AND d.scope_key = ANY({{}}::varchar[]) AND {' AND '.join(where)} "
-        "AND NOT EXISTS (SELECT 1 FROM cases WHERE cases.id = d.case_id "
-        f"AND (({visible}) OR scope_keys && {{}}::varchar[]))",
+        f"AND NOT EXISTS (SELECT 1 FROM cases WHERE cases.id = d.case_id AND (({visible}) OR {denied}))",
         actor.district_id,
         keys,
         *args,
         *visible_args,
-        list(actor_deny_keys(actor)),
+        *denied_args,
     )
     return [r["case_id"] for r in rows]
 
@@ -67,13 +67,14 @@ async def _departed(actor: Actor, keys: list[str], cursor: Cursor, until: str) -
 async def _lost_with_keys(actor: Actor, lost: list[str]) -> list[uuid.UUID]:
     """Cases the actor saw only through keys they no longer hold (their cells were reassigned)."""
     visible, visible_args = visibility_sql(actor)
+    denied, denied_args = denied_sql(actor)
     rows = await fetch(
         "SELECT id FROM cases WHERE district_id = {} AND scope_keys && {}::varchar[] "
-        f"AND NOT scope_keys && {{}}::varchar[] AND NOT ({visible})",
+        f"AND NOT ({visible}) AND NOT {denied}",
         actor.district_id,
         lost,
-        list(actor_deny_keys(actor)),
         *visible_args,
+        *denied_args,
     )
     return [r["id"] for r in rows]
 

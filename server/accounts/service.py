@@ -107,7 +107,8 @@ async def login(body: LoginRequest, settings: Settings, address: str) -> LoginRe
 
 
 # Everything an Actor needs in one round trip: leaders read their unit's subtree, other unit
-# members their unit, grid workers their cells.
+# members their unit, grid workers their cells; the chain up to the root unit names the
+# accusations nobody in the unit may read.
 _ACTOR_SQL = """
 SELECT u.id, u.role, u.district_id, u.unit_id, u.active, {expires} AS expires_at,
     CASE WHEN u.unit_id IS NULL THEN ARRAY[]::integer[]
@@ -116,6 +117,12 @@ SELECT u.id, u.role, u.district_id, u.unit_id, u.active, {expires} AS expires_at
                  SELECT u.unit_id UNION SELECT x.id FROM units x JOIN t ON x.parent_id = t.id)
              SELECT id FROM t)
          ELSE ARRAY[u.unit_id] END AS unit_ids,
+    ARRAY(
+        -- UNION (not ALL) ends even on a parent cycle in stored data.
+        WITH RECURSIVE up(id, parent_id) AS (
+            SELECT x.id, x.parent_id FROM units x WHERE x.id = u.unit_id
+            UNION SELECT x.id, x.parent_id FROM units x JOIN up ON x.id = up.parent_id)
+        SELECT id FROM up) AS unit_chain,
     ARRAY(SELECT grid_id FROM grid_workers WHERE user_id = u.id) AS grid_ids
 FROM {source} WHERE {where}
 """
@@ -134,6 +141,7 @@ def _actor(row: dict) -> Actor:
         district_id=row["district_id"],
         unit_id=row["unit_id"],
         unit_ids=frozenset(row["unit_ids"]),
+        unit_chain=frozenset(row["unit_chain"]),
         grid_ids=frozenset(row["grid_ids"]),
     )
 

@@ -18,7 +18,15 @@ from server.cases import schemas
 from server.cases import service as cases
 from server.cases.domain import Light, Status
 from server.cases.intake import LocateCell, register_case
-from server.cases.schemas import CaseCreate, CaseFilter, CaseOut, CasePage, Registration
+from server.cases.schemas import (
+    CaseAnswer,
+    CaseCreate,
+    CaseFilter,
+    CaseOut,
+    CasePage,
+    EventPage,
+    Registration,
+)
 from server.http import ERROR_RESPONSES
 
 __all__ = ["CaseController", "CaseTransitionController"]
@@ -34,15 +42,30 @@ class CaseController(Controller):
         actor: NamedDependency[Actor],
         locate_cell: NamedDependency[LocateCell],
         data: JSONBody[CaseCreate],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
+        """The case as the caller may now see it; only its receipt when it is out of their scope
+        (a grid worker registering outside their cells, an agent accusing their own unit)."""
         require_role(actor, REGISTRAR_ROLES, "register cases")
         who = Registration(district_id=actor.district_id, actor=actor, now=datetime.now(UTC))
         state = await register_case(data, who, locate_cell)
-        return await cases.visible_case(state.id, actor)
+        return await cases.case_answer(state.id, actor)
 
     @get("/{case_id:uuid}", operation_id="getCase", responses=ERROR_RESPONSES)
     async def get_case(self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]) -> CaseOut:
         return await cases.visible_case(case_id, actor)
+
+    @get("/{case_id:uuid}/events", operation_id="getCaseEvents", responses=ERROR_RESPONSES)
+    async def get_events(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        before_seq: Annotated[
+            int | None, QueryParameter(ge=1, le=2**31 - 1, description="events before this one")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> EventPage:
+        """The case's timeline page by page, newest page first, each page oldest first."""
+        return await cases.case_events(case_id, actor, before_seq, limit)
 
     @get("/", operation_id="listCases", responses=ERROR_RESPONSES)
     async def list_cases(
@@ -54,7 +77,8 @@ class CaseController(Controller):
         grid_id: FromQuery[int | None] = None,
         light: FromQuery[Light | None] = None,
         q: Annotated[
-            str | None, QueryParameter(description="text in ticket, title, description or address")
+            str | None,
+            QueryParameter(max_length=200, description="text in ticket, title, description or address"),
         ] = None,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
@@ -83,7 +107,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.DispatchRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "dispatch", data.payload, actor, data.version)
 
     @post(
@@ -98,7 +122,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.AnswerRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "answer", data.payload, actor, data.version)
 
     @post(
@@ -113,7 +137,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.AcceptRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "accept", data.payload, actor, data.version)
 
     @post(
@@ -128,7 +152,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ReturnRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "return", data.payload, actor, data.version)
 
     @post(
@@ -143,7 +167,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ArriveRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "arrive", data.payload, actor, data.version)
 
     @post(
@@ -158,7 +182,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ResolveRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "resolve", data.payload, actor, data.version)
 
     @post(
@@ -173,7 +197,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ReviewRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "review", data.payload, actor, data.version)
 
     @post(
@@ -188,7 +212,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.CallbackRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "callback", data.payload, actor, data.version)
 
     @post(
@@ -203,7 +227,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.CloseRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "close", data.payload, actor, data.version)
 
     @post(
@@ -218,7 +242,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ReopenRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "reopen", data.payload, actor, data.version)
 
     @post(
@@ -233,7 +257,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ArchiveRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "archive", data.payload, actor, data.version)
 
     @post(
@@ -248,7 +272,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.RequestExtensionRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "request_extension", data.payload, actor, data.version)
 
     @post(
@@ -263,7 +287,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ApproveExtensionRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "approve_extension", data.payload, actor, data.version)
 
     @post(
@@ -278,7 +302,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.AssignRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "assign", data.payload, actor, data.version)
 
     @post(
@@ -290,5 +314,5 @@ class CaseTransitionController(Controller):
     )
     async def note(
         self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID], data: JSONBody[schemas.NoteRequest]
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "note", data.payload, actor, data.version)

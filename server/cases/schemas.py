@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 
 from server.accounts.domain import Actor
-from server.cases.domain import CaseType, Channel, Light, Status, Urgency
+from server.cases.domain import CaseType, Channel, DescriptionText, Light, Status, Urgency
 from server.cases.lifecycle import (
     AnswerPayload,
     AssignPayload,
@@ -27,8 +27,11 @@ from server.photos.domain import PhotoKind
 
 __all__ = [
     "AwareDatetime",
+    "CaseAnswer",
     "CaseCreate",
     "CaseOut",
+    "CaseReceipt",
+    "EventPage",
     "CasePage",
     "EventOut",
     "PhotoOut",
@@ -88,7 +91,7 @@ class CaseCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """What an agent types when a citizen calls, writes or walks in (登记)."""
 
     type: CaseType
-    description: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+    description: DescriptionText
     channel: Channel = "phone"
     category_id: int | None = None
     urgency: Urgency = "normal"
@@ -148,7 +151,11 @@ class PhotoOut(msgspec.Struct, kw_only=True):
     stored: bool
 
 
-class CaseOut(msgspec.Struct, kw_only=True):
+class CaseOut(msgspec.Struct, kw_only=True, tag_field="view", tag="case"):
+    """A case as the caller may see it (`view: "case"`). `events` holds the last `VIEW_EVENTS` of
+    its timeline, oldest first; `events_total` says how many there are, and
+    `GET /cases/{id}/events` pages through the rest."""
+
     id: uuid.UUID
     ticket: str
     version: int
@@ -185,7 +192,33 @@ class CaseOut(msgspec.Struct, kw_only=True):
     rework_count: int
     satisfaction: str | None
     events: list[EventOut]
+    events_total: int
     photos: list[PhotoOut]
+
+
+class CaseReceipt(msgspec.Struct, kw_only=True, tag_field="view", tag="receipt"):
+    """What a write answers when the change took the case out of the caller's scope (a squad
+    returned it, an agent registered an accusation against their own unit): the change is stored,
+    and this is all of the case the caller may still see (`view: "receipt"`)."""
+
+    id: uuid.UUID
+    ticket: str
+    version: int
+    status: Status
+    light: Light
+
+
+# A write's answer: the case, or the receipt when the caller no longer sees it.
+CaseAnswer = CaseOut | CaseReceipt
+
+
+class EventPage(msgspec.Struct, kw_only=True):
+    """A page of a case's timeline, oldest first; `before_seq` asks for the page before it (null:
+    this page starts the timeline)."""
+
+    events: list[EventOut]
+    total: int
+    before_seq: int | None
 
 
 class CaseFilter(msgspec.Struct, frozen=True, kw_only=True):

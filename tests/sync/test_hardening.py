@@ -85,8 +85,13 @@ async def test_an_archived_accusation_is_no_tombstone_for_the_accused(client, wo
     seen, _, cursor, _ = await pull_all(client, headers, device_id)
     assert ordinary["id"] in seen and accusation["id"] not in seen
     photos = [await photo_pair(world), await photo_pair(world)]
-    for case, pair in zip((accusation, ordinary), photos, strict=True):
-        case = await act(client, agent, case, "dispatch", {"unit_id": world.units["squad"]})
+    # The accusation is led from above the accused worker's street office, the squad member handles it.
+    dispatches = (
+        {"unit_id": world.units["office"], "assignee_id": world.users["member1"]},
+        {"unit_id": world.units["squad"]},
+    )
+    for case, pair, dispatch in zip((accusation, ordinary), photos, dispatches, strict=True):
+        case = await act(client, agent, case, "dispatch", dispatch)
         for action, payload in (
             ("accept", {}),
             ("arrive", {}),
