@@ -14,6 +14,8 @@ from litestar.static_files import create_static_files_router
 
 from geo.controllers import GEO_ROUTES
 from geo.tables import dispose_engines
+from notify.controllers import AlertController
+from notify.worker import BackgroundWorker, worker_config
 from server.accounts.controllers import AuthController, DeviceController
 from server.accounts.service import provide_actor
 from server.calendar.controllers import CalendarController
@@ -68,10 +70,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         max_size=settings.photo_max_bytes,
     )
 
+    alert_worker = BackgroundWorker(worker_config(settings)) if settings.alert_worker else None
+
     async def open_database() -> None:
         await start_pool()
+        if alert_worker is not None:
+            await alert_worker.start()
 
     async def close_database() -> None:
+        if alert_worker is not None:
+            await alert_worker.stop()
         await close_pool()
         await dispose_engines()
 
@@ -91,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *TRANSITION_ROUTES,
             SyncController,
             PhotoController,
+            AlertController,
             *GEO_ROUTES,
             assets,
         ],

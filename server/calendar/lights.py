@@ -12,7 +12,7 @@ from datetime import datetime
 from server.calendar.workdays import require_aware
 from server.cases.domain import Light
 
-__all__ = ["light", "light_sql"]
+__all__ = ["light", "light_sql", "next_light_change"]
 
 
 def light(
@@ -33,6 +33,23 @@ def light(
     if warn_at is not None and require_aware(warn_at, "warn_at") <= at:
         return "yellow"
     return "green"
+
+
+def next_light_change(
+    due_at: datetime | None,
+    warn_at: datetime | None,
+    stopped_at: datetime | None,
+    after: datetime | None = None,
+) -> datetime | None:
+    """The first instant strictly after `after` (the first of all without it) at which `light` changes
+    colour: `warn_at` (green → yellow), then `due_at` (→ red). None once the clock stopped, without a
+    deadline, or when no change is left: the alert worker looks at a case again only then."""
+    if stopped_at is not None or due_at is None:
+        return None
+    for boundary in (warn_at, due_at):
+        if boundary is not None and (after is None or require_aware(boundary, "boundary") > after):
+            return boundary
+    return None
 
 
 def light_sql(
