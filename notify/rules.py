@@ -182,7 +182,8 @@ def due_levels(case: CaseFacts, now: datetime) -> list[tuple[Level, datetime | N
         if case.status in _CLOSED:
             levels.append(("closing", None))
     if case.status in OPEN_STATUSES and case.resolved_at is None and case.due_at is not None:
-        if case.warn_at is not None and case.warn_at <= now:
+        # A case first seen already overdue skips yellow: "time left" would be a stale warning.
+        if case.warn_at is not None and case.warn_at <= now < case.due_at:
             levels += [("reminder", case.due_at), ("yellow", case.due_at)]
         if case.due_at <= now:
             levels += [("red", case.due_at), ("supervision", case.due_at)]

@@ -220,6 +220,7 @@ async def test_never_anything_about_an_accusation_to_the_accused(client, login, 
         accused_user_id=world.users["worker1"],
         accused_unit_id=world.units["street"],
     )
+    await run_pass(instant(case["warn_at"], 8))
     await run_pass(instant(case["due_at"], 8))
     sent = await alerts(client, login, case_id=case["id"])
     assert "yellow" not in {a["level"] for a in sent}
