@@ -159,11 +159,12 @@ async def _record_batch(now: datetime, limit: int) -> tuple[int, int]:
             (r["lead_unit_id"] for r in rows if r["lead_unit_id"] is not None),
             (r["assignee_id"] for r in rows if r["assignee_id"] is not None),
         )
+        calendars = {d: await cases.district_calendar(d) for d in districts}
         drafts: list[AlertDraft] = []
         for row in rows:
             district = districts[row["district_id"]]
-            calendar = await cases.district_calendar(row["district_id"])
-            drafts += plan(await _facts(row, district), people, district.config, calendar, now)
+            facts = await _facts(row, district)
+            drafts += plan(facts, people, district.config, calendars[row["district_id"]], now)
         new = await queries.record(drafts, now)
         await _events({str(r["id"]): r for r in rows}, drafts, new, now)
         await queries.set_next_alert_at([r["id"] for r in rows], [_after(r, now) for r in rows])
