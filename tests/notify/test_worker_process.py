@@ -10,8 +10,6 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from notify.rules import NotifyConfig, not_before
 from notify.worker import run_pass
 from server.calendar.lights import light_sql
@@ -131,8 +129,3 @@ async def _killed_mid_send(client, login, world, receiver: Receiver) -> None:
     while len(receiver.received) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [p for p, _ in receiver.received] == ["/leader", "/leader"]
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_env(monkeypatch) -> None:
-    monkeypatch.delenv("GRIDCASE_ALERT_WORKER", raising=False)
