@@ -98,11 +98,10 @@ async def _template_case(
     district_id: int, admin_id: int, unit_id: int, grid_id: int, category_id: int
 ) -> uuid.UUID:
     """One dispatched case made by the real code path; the others are its clones."""
-    from geo.assign import Placement
     from server.accounts.domain import Actor
     from server.cases import lifecycle
     from server.cases import service as cases
-    from server.cases.schemas import CaseCreate
+    from server.cases.schemas import CaseCreate, Registration
 
     actor = Actor(user_id=admin_id, role="district_admin", district_id=district_id, unit_id=unit_id)
     body = CaseCreate(
@@ -113,11 +112,9 @@ async def _template_case(
         lon=WEST + CELL_DEG / 2,
         complainant_phone="13812345678",
     )
-    placement = Placement(grid_id=grid_id, grid_code="", unit_id=unit_id, worker_ids=())
+    who = Registration(district_id=district_id, actor=actor, now=datetime.now(UTC))
     async with transaction():
-        state = await cases.register(
-            body, district_id=district_id, actor=actor, now=datetime.now(UTC), placement=placement
-        )
+        state = await cases.register(body, who, grid_id)
     dispatch = lifecycle.Command(action="dispatch", payload=lifecycle.DispatchPayload(unit_id=unit_id))
     await cases.act(state.id, dispatch, actor)
     return state.id

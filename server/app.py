@@ -13,6 +13,8 @@ from litestar.static_files import create_static_files_router
 
 from geo.assign import cell_at
 from geo.controllers import GEO_ROUTES
+from notify.controllers import AlertController
+from notify.worker import BackgroundWorker, worker_config
 from server.accounts.controllers import AuthController, DeviceController
 from server.accounts.service import provide_actor
 from server.calendar.controllers import CalendarController
@@ -70,10 +72,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         max_size=settings.photo_max_bytes,
     )
 
+    alert_worker = BackgroundWorker(worker_config(settings)) if settings.alert_worker else None
+
     async def open_database() -> None:
         await start_pool()
+        if alert_worker is not None:
+            await alert_worker.start()
 
     async def close_database() -> None:
+        if alert_worker is not None:
+            await alert_worker.stop()
         await close_pool()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -94,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CaseTransitionController,
             SyncController,
             PhotoController,
+            AlertController,
             *GEO_ROUTES,
             Open311Controller,
             ApiKeyController,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -158,6 +159,21 @@ def _serve(args: argparse.Namespace, url: str) -> int:
     return 0
 
 
+@command("worker")
+@_with_database
+def _worker(args: argparse.Namespace, url: str) -> int:
+    from notify.worker import run_forever, run_pass, worker_config
+
+    config = worker_config(get_settings())
+    if args.once:
+        result = asyncio.run(_with_pool(run_pass, None, config))
+        print(msgspec.json.encode(result).decode())
+        return 0
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_with_pool(run_forever, config))
+    return 0
+
+
 @command("calendar-load")
 @_with_database
 def _calendar_load(args: argparse.Namespace, url: str) -> int:
@@ -180,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="serve the API (starts a private cluster without DATABASE_URL)")
     sub.add_parser("migrate", help="apply the database migrations")
     sub.add_parser("demo", help="load the demo district (once)")
+    worker = sub.add_parser("worker", help="run the alert worker (record due alerts, deliver them)")
+    worker.add_argument("--once", action="store_true", help="run one pass and exit")
     cal = sub.add_parser("calendar-load", help="load official working-day calendar files for a district")
     cal.add_argument("district", help="district code")
     cal.add_argument("files", nargs="+", help="calendar year JSON files")

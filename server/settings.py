@@ -40,6 +40,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     alert_urls: tuple[str, ...] = ()
     # Submissions a civic app may make a minute with one api_key (Open311 POST requests).
     open311_requests_per_minute: int = 60
+    # The alert worker inside the server process (`gridcase run`); off where another process runs it.
+    alert_worker: bool = True
+    alert_interval_seconds: float = 5.0
+    alert_lease_seconds: float = 60.0
+    alert_max_attempts: int = 6
+    alert_retry_seconds: float = 30.0
     sync_max_batch: int = 100
     sync_max_pull: int = 500
     sync_max_body_bytes: int = 1024 * 1024
@@ -79,6 +85,11 @@ _ENV = {
     "minio_region": "MINIO_REGION",
     "alert_urls": "GRIDCASE_ALERT_URLS",
     "open311_requests_per_minute": "GRIDCASE_OPEN311_REQUESTS_PER_MINUTE",
+    "alert_worker": "GRIDCASE_ALERT_WORKER",
+    "alert_interval_seconds": "GRIDCASE_ALERT_INTERVAL_SECONDS",
+    "alert_lease_seconds": "GRIDCASE_ALERT_LEASE_SECONDS",
+    "alert_max_attempts": "GRIDCASE_ALERT_MAX_ATTEMPTS",
+    "alert_retry_seconds": "GRIDCASE_ALERT_RETRY_SECONDS",
     "sync_max_batch": "GRIDCASE_SYNC_MAX_BATCH",
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",

@@ -45,6 +45,7 @@ __all__ = [
     "GridWorker",
     "LoginAttempt",
     "Mutation",
+    "OutboxMessage",
     "Photo",
     "RoutingRule",
     "TicketCounter",
@@ -66,6 +67,8 @@ class District(Table, tablename="districts"):
     same_angle = JSONB(default="{}")
     repeat_radius_m = DoublePrecision(default=100.0)
     repeat_days = Integer(default=30)
+    # Alert settings (notify.rules.NotifyConfig fields): quiet hours, message templates, SMS URL.
+    notify = JSONB(default="{}")
 
 
 class Unit(Table, tablename="units"):
@@ -83,6 +86,8 @@ class Unit(Table, tablename="units"):
     head_name = Varchar(length=100, default="")
     head_phone = Varchar(length=32, default="")
     head_notify_url = Text(default="")
+    # The unit's own channel (a WeCom or DingTalk group bot, a mailbox): reminders and supervision.
+    notify_url = Text(default="")
 
 
 class User(Table, tablename="app_users"):
@@ -95,6 +100,8 @@ class User(Table, tablename="app_users"):
     phone = Varchar(length=32, default="")
     password_hash = Text()
     active = Boolean(default=True)
+    # apprise URL(s), space-separated, for this person's alerts; none: their phone, else the outbox.
+    notify_url = Text(default="")
 
 
 class AuthToken(Table, tablename="auth_tokens"):
@@ -238,6 +245,9 @@ class Case(Table, tablename="cases"):
     supervised = Boolean(default=False)
     scope_keys = Array(base_column=Varchar(length=48), default=list, index=True, index_method=IndexMethod.gin)
     updated_at = Timestamptz(default=TimestamptzNow())
+    # When the alert worker next has work here (a light change, a receipt or closing message owed):
+    # `server.calendar.lights.next_alert_at`, written with every change; partial index (migration 0013).
+    next_alert_at = Timestamptz(null=True, default=None)
 
 
 class CaseEvent(Table, tablename="case_events"):
@@ -282,22 +292,44 @@ class Photo(Table, tablename="photos"):
 
 
 class Alert(Table, tablename="alerts"):
-    """One yellow or red alert per (case, level, recipient), retried until delivered or given up."""
+    """One message owed about a case, once per (case, level, recipient, deadline) (DESIGN §5, §12).
+
+    Recorded before anything is sent (unique index in SQL, migration 0013), then delivered by the
+    worker that holds its lease (`leased_until`, `lease`), retried with backoff until sent or failed.
+    """
 
     id = Serial(primary_key=True)
     district_id = ForeignKey(District, null=False)
     case_id = ForeignKey(Case, null=False, index=True)
-    level = Varchar(length=8)
+    level = Varchar(length=16)
     recipient = Varchar(length=64)
     recipient_role = Varchar(length=16)
+    recipient_user_id = ForeignKey(User, null=True, on_delete=OnDelete.no_action)
     unit_id = ForeignKey(Unit, null=True, on_delete=OnDelete.no_action)
+    # The deadline the alert is about (null for receipts and closings): a moved deadline gets its own.
+    deadline = Timestamptz(null=True, default=None)
+    channel = Varchar(length=16, default="outbox")
+    urls = Array(base_column=Text(), default=list)
     message = Text()
     status = Varchar(length=16, default="pending")
     attempts = Integer(default=0)
     last_error = Text(default="")
     next_try_at = Timestamptz(default=TimestamptzNow())
+    leased_until = Timestamptz(null=True, default=None)
+    lease = UUID(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     sent_at = Timestamptz(null=True, default=None)
+
+
+class OutboxMessage(Table, tablename="outbox_messages"):
+    """A message "sent" while its recipient has no delivery URL: the embedded default (GET /outbox)."""
+
+    id = Serial(primary_key=True)
+    district_id = ForeignKey(District, null=False, index=True)
+    alert_id = ForeignKey(Alert, null=False, unique=True, on_delete=OnDelete.no_action)
+    recipient = Varchar(length=64)
+    text = Text()
+    created_at = Timestamptz(default=TimestamptzNow())
 
 
 class ApiKey(Table, tablename="api_keys"):
@@ -354,6 +386,7 @@ ALL_TABLES: list[type[Table]] = [
     CaseEvent,
     Photo,
     Alert,
+    OutboxMessage,
     ApiKey,
     Mutation,
     CaseDeparture,

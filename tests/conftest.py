@@ -19,6 +19,9 @@ from server.db import migrate
 from server.embedded.cluster import private_cluster
 
 _DB_TESTS = ("tests/unit",)
+# A `gridcase run` a test starts on the shared test database would run the alert worker on the real
+# clock and deliver other tests' alerts; tests run the worker only where they mean to.
+os.environ.setdefault("GRIDCASE_ALERT_WORKER", "0")
 
 # Cheap password hashing for every log-in of the session, servers started as subprocesses
 # included (they inherit the environment); tests of the real cost set their own Settings.

@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from server.calendar.workdays import require_aware
-from server.cases.domain import Light
+from server.cases.domain import OPEN_STATUSES, CaseState, Light
 
-__all__ = ["light", "light_sql"]
+__all__ = ["light", "light_sql", "next_alert_at", "next_light_change"]
+
+_CLOSED: frozenset[str] = frozenset({"closed", "archived"})
 
 
 def light(
@@ -35,6 +37,23 @@ def light(
     return "green"
 
 
+def next_light_change(
+    due_at: datetime | None,
+    warn_at: datetime | None,
+    stopped_at: datetime | None,
+    after: datetime | None = None,
+) -> datetime | None:
+    """The first instant strictly after `after` (the first of all without it) at which `light` changes
+    colour: `warn_at` (green → yellow), then `due_at` (→ red). None once the clock stopped, without a
+    deadline, or when no change is left: the alert worker looks at a case again only then."""
+    if stopped_at is not None or due_at is None:
+        return None
+    for boundary in (warn_at, due_at):
+        if boundary is not None and (after is None or require_aware(boundary, "boundary") > after):
+            return boundary
+    return None
+
+
 def light_sql(
     due_at: str = "due_at", warn_at: str = "warn_at", resolved_at: str = "resolved_at", at: str = "now()"
 ) -> str:
@@ -44,3 +63,16 @@ def light_sql(
         f"CASE WHEN {due_at} IS NULL THEN 'green' WHEN {due_at} <= {judged} THEN 'red' "
         f"WHEN {warn_at} IS NOT NULL AND {warn_at} <= {judged} THEN 'yellow' ELSE 'green' END"
     )
+
+
+def next_alert_at(case: CaseState) -> datetime | None:
+    """The first instant the alert worker (`notify/`) has something to do for this case, or None:
+    the receipt or the closing message for a complainant with a contact, else the light's next
+    change while open. The case write path stores it in `cases.next_alert_at` (partial index)."""
+    if case.has_contact and case.status in _CLOSED and case.closed_at is not None:
+        return case.closed_at
+    light = next_light_change(case.due_at, case.warn_at, case.resolved_at)
+    owed = [light] if case.status in OPEN_STATUSES and light is not None else []
+    if case.has_contact and case.registered_at is not None:
+        owed.append(case.registered_at)
+    return min(owed) if owed else None

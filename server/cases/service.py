@@ -17,7 +17,7 @@ import msgspec
 
 from server.accounts.domain import Actor
 from server.calendar.deadlines import TimeLimits
-from server.calendar.lights import light, light_sql
+from server.calendar.lights import light, light_sql, next_alert_at
 from server.calendar.workdays import Calendar, CalendarYear
 from server.cases import lifecycle
 from server.cases.domain import Action, CaseState
@@ -71,6 +71,7 @@ __all__ = [
     "ids_in_district",
     "list_cases",
     "load_state",
+    "record_system_event",
     "register",
     "replan_deadlines",
     "state_from_row",
@@ -130,6 +131,8 @@ def _row_values(state: CaseState) -> dict[str, Any]:
         {k: msgspec.to_builtins(getattr(state, k)) for k in _STATE_FIELDS - _COLUMNS - {"has_contact"}}
     ).decode()
     values["scope_keys"] = list(case_scope_keys(state))
+    # Any write may owe an alert (a moved deadline, a closing): the alert worker looks again then.
+    values["next_alert_at"] = next_alert_at(state)
     return values
 
 
@@ -613,6 +616,19 @@ async def replan_deadlines(district_id: int, now: datetime) -> int:
             await _store(state, new, draft, None)
             changed += 1
     return changed
+
+
+async def record_system_event(
+    state: CaseState, action: str, note: str, data: dict[str, Any], at: datetime, **changes: Any
+) -> CaseState:
+    """A change no person made (the alert worker's reminder and supervision), stored like any other:
+    version + 1, an event, the sync stamp. The caller holds the case's row lock."""
+    new = msgspec.structs.replace(state, **changes, version=state.version + 1)
+    draft = lifecycle.EventDraft(
+        action=action, from_status=state.status, to_status=state.status, note=note, data=data, at=at
+    )
+    await _store(state, new, draft, None)
+    return new
 
 
 async def visible_state(
