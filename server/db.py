@@ -8,9 +8,12 @@ itself on a push (profiled with pyinstrument): the translated SQL is cached per 
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, cast
@@ -44,7 +47,32 @@ async def _keep_session(connection: Any) -> None:
     needs no `RESET ALL` round trip; asyncpg still rolls back an unfinished transaction."""
 
 
+class _QuietPoolOutages(logging.Filter):
+    """asyncpg's pool logs a traceback every time it fails to reconnect while PostgreSQL is away;
+    one line a minute says as much (the API logs its own line when a request meets the outage)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = -math.inf
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not is_outage(exc):
+            return True
+        if time.monotonic() - self.last < 60:
+            return False
+        self.last = time.monotonic()
+        record.msg, record.args = f"{record.getMessage()} ({type(exc).__name__}: {exc})", ()
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+_POOL_LOG = logging.getLogger("asyncpg.pool")
+
+
 async def start_pool(max_size: int = 20) -> None:
+    if not any(isinstance(f, _QuietPoolOutages) for f in _POOL_LOG.filters):
+        _POOL_LOG.addFilter(_QuietPoolOutages())
     await _engine().start_connection_pool(min_size=1, max_size=max_size, reset=_keep_session)
 
 
