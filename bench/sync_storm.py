@@ -49,7 +49,7 @@ from rich.console import Console  # noqa: E402
 from rich.progress import Progress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from server.db import migrate  # noqa: E402
+from server.db import migrate, transaction  # noqa: E402
 from server.embedded.cluster import free_port, private_cluster  # noqa: E402
 
 LUA = Path(__file__).with_name("sync_storm.lua")
@@ -112,7 +112,7 @@ async def _template_case(
         complainant_phone="13812345678",
     )
     placement = Placement(grid_id=grid_id, grid_code="", unit_id=unit_id, worker_ids=())
-    async with cases.transaction():
+    async with transaction():
         state = await cases.register(
             body, district_id=district_id, actor=actor, now=datetime.now(UTC), placement=placement
         )

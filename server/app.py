@@ -12,14 +12,15 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from geo.assign import cell_at
 from geo.controllers import GEO_ROUTES
-from geo.tables import dispose_engines
 from server.accounts.controllers import AuthController, DeviceController
 from server.accounts.service import provide_actor
 from server.calendar.controllers import CalendarController
-from server.cases.controllers import TRANSITION_ROUTES, CaseController
+from server.cases.controllers import CaseController, CaseTransitionController
 from server.db import close_pool, start_pool
 from server.http import EXCEPTION_HANDLERS, note_answer
+from server.open311.controllers import ApiKeyController, Open311Controller
 from server.photos.controllers import PhotoController
 from server.photos.storage import photo_store_from
 from server.settings import Settings, get_settings
@@ -73,7 +74,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def close_database() -> None:
         await close_pool()
-        await dispose_engines()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     assets = create_static_files_router(
@@ -88,16 +88,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DeviceController,
             CalendarController,
             CaseController,
-            *TRANSITION_ROUTES,
+            CaseTransitionController,
             SyncController,
             PhotoController,
             *GEO_ROUTES,
+            Open311Controller,
+            ApiKeyController,
             assets,
         ],
         dependencies={
             "actor": Provide(provide_actor),
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "photo_store": Provide(lambda: photo_store, sync_to_thread=False),
+            # Intake places a point in its cell through geo, which the case context does not import.
+            "locate_cell": Provide(lambda: cell_at, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         after_request=note_answer,

@@ -23,9 +23,9 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.openapi.datastructures import ResponseSpec
-from sqlalchemy.exc import DBAPIError
+from litestar.types import ExceptionHandlersMap
 
-from server.db import causes, is_outage
+from server.db import is_outage
 from server.errors import DomainError, RetryLater
 
 __all__ = ["ErrorBody", "EXCEPTION_HANDLERS", "ERROR_RESPONSES", "error_response", "note_answer"]
@@ -156,16 +156,11 @@ def _unstorable(request: Request, exc: Exception) -> Response:
 def _unexpected(request: Request, exc: Exception) -> Response:
     if is_outage(exc):
         return _unavailable(request, exc)
-    if isinstance(exc, DBAPIError):
-        # SQLAlchemy (geo/) wraps asyncpg's errors: answer as if asyncpg had raised them.
-        cause = next((e for e in causes(exc) if isinstance(e, pg.DataError | pg._base.DataError)), None)
-        if cause is not None:
-            return _unstorable(request, cause)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "the server failed to handle this request")
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: _domain,
     ValidationException: _validation,
     NotAuthorizedException: _http,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 from argon2.profiles import RFC_9106_LOW_MEMORY
@@ -24,7 +25,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_ttl_hours: int = 12
     demo_password: str = "gridcase"
     load_demo: bool = True
-    photo_store: str = "local"
+    photo_store: Literal["local", "minio"] = "local"
     photo_dir: str = str(ROOT / ".data" / "photos")
     photo_max_bytes: int = 12 * 1024 * 1024
     minio_endpoint: str = ""
@@ -35,6 +36,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     minio_region: str = "us-east-1"
     # apprise URLs; empty means messages wait in the outbox the console shows.
     alert_urls: tuple[str, ...] = ()
+    # Submissions a civic app may make a minute with one api_key (Open311 POST requests).
+    open311_requests_per_minute: int = 60
     sync_max_batch: int = 100
     sync_max_pull: int = 500
     sync_max_body_bytes: int = 1024 * 1024
@@ -70,6 +73,7 @@ _ENV = {
     "minio_secure": "MINIO_SECURE",
     "minio_region": "MINIO_REGION",
     "alert_urls": "GRIDCASE_ALERT_URLS",
+    "open311_requests_per_minute": "GRIDCASE_OPEN311_REQUESTS_PER_MINUTE",
     "sync_max_batch": "GRIDCASE_SYNC_MAX_BATCH",
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",

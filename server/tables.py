@@ -1,8 +1,8 @@
 """Every table of Gridcase, once (DESIGN §2-§7). Piccolo owns them and their migrations.
 
 Piccolo has no geometry type: `grids.geom`, `cases.location`, the sync columns of type `xid8` and
-their indexes are added by raw-SQL migrations in `server/piccolo_migrations/`; `geo/` reads the
-geometry through SQLAlchemy Core tables declared with geoalchemy2 types.
+their indexes are added by raw-SQL migrations in `server/piccolo_migrations/`; `geo/` reads and
+writes the geometry in SQL text (PostGIS functions) through `server.db.fetch`.
 Every table carries its district so the schema can later be distributed by district. Deleting a
 district removes everything in it; any other reference refuses the delete (ON DELETE NO ACTION),
 so removing a unit, user or grid can never take cases and their history with it.
@@ -62,6 +62,8 @@ class District(Table, tablename="districts"):
     calendar_region = Varchar(length=16, default="CN")
     # Per-district overrides of the time limits of DESIGN §5 (server.deadlines.TimeLimits fields).
     time_limits = JSONB(default="{}")
+    # Per-district overrides of the same-angle limits of DESIGN §6 (server.photos.same_angle.SameAngleRules).
+    same_angle = JSONB(default="{}")
     repeat_radius_m = DoublePrecision(default=100.0)
     repeat_days = Integer(default=30)
 
@@ -71,7 +73,7 @@ class Unit(Table, tablename="units"):
 
     id = Serial(primary_key=True)
     district_id = ForeignKey(District, null=False, index=True)
-    parent_id = ForeignKey("self", null=True, index=True, on_delete=OnDelete.no_action)
+    parent_id: ForeignKey[Unit] = ForeignKey("self", null=True, index=True, on_delete=OnDelete.no_action)
     code = Varchar(length=64)
     name = Varchar(length=200)
     kind = Varchar(length=32, default="department")
@@ -134,7 +136,7 @@ class Grid(Table, tablename="grids"):
 
     id = Serial(primary_key=True)
     district_id = ForeignKey(District, null=False, index=True)
-    parent_id = ForeignKey("self", null=True, index=True, on_delete=OnDelete.no_action)
+    parent_id: ForeignKey[Grid] = ForeignKey("self", null=True, index=True, on_delete=OnDelete.no_action)
     code = Varchar(length=64)
     name = Varchar(length=200)
     level = Varchar(length=16)
@@ -264,7 +266,7 @@ class Photo(Table, tablename="photos"):
     district_id = ForeignKey(District, null=False)
     case_id = ForeignKey(Case, null=True, index=True, on_delete=OnDelete.no_action)
     kind = Varchar(length=16)
-    before_id = ForeignKey("self", null=True, on_delete=OnDelete.no_action)
+    before_id: ForeignKey[Photo] = ForeignKey("self", null=True, on_delete=OnDelete.no_action)
     sha256 = Varchar(length=64, index=True)
     size = Integer()
     content_type = Varchar(length=32)

@@ -16,17 +16,18 @@ from typing import Any
 import msgspec
 from asyncpg.exceptions import UniqueViolationError
 
-from geo.assign import locate
+from geo.assign import cell_at
 from server.accounts.domain import Actor
 from server.accounts.roles import FIELD_ROLES
 from server.cases import lifecycle
 from server.cases import service as cases
 from server.cases.domain import CaseState
-from server.cases.schemas import CaseCreate
-from server.db import fetch
-from server.errors import DomainError
+from server.cases.intake import register_case
+from server.cases.schemas import CaseCreate, Origin, Registration
+from server.db import fetch, transaction
+from server.errors import DomainError, StaleVersion
 from server.tables import Case, Category
-from sync.conflicts import is_stale
+from sync.conflicts import refuse_if_stale
 from sync.protocol import Mutation, MutationResult, PushResponse, ReportPayload, mutation_hash
 
 __all__ = ["push"]
@@ -68,7 +69,7 @@ async def _push_one(actor: Actor, device_id: uuid.UUID, mutation: Mutation) -> M
     body_hash = mutation_hash(mutation)
     now = datetime.now(UTC)
     try:
-        async with cases.transaction():
+        async with transaction():
             result = await _apply(actor, device_id, mutation, now)
             if not await _record(mutation, actor, device_id, body_hash, result):
                 raise _AlreadyStored
@@ -134,7 +135,7 @@ async def _record(
 
 
 async def _refusal(actor: Actor, mutation: Mutation, exc: DomainError) -> MutationResult:
-    if exc.code == "stale_version":
+    if isinstance(exc, StaleVersion):
         return MutationResult(
             id=str(mutation.id),
             status="conflict",
@@ -161,48 +162,17 @@ async def _act(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: date
     )
 
     async def no_conflict(state: CaseState) -> None:
-        if mutation.base_version > state.version:
-            raise DomainError(
-                "invalid_base_version",
-                f"base_version {mutation.base_version} is ahead of the case (version {state.version})",
-                "base_version",
-                422,
-            )
-        if mutation.base_version == state.version:
-            return
-        own = await _later_changes_by_device(mutation.case_id, mutation.base_version, device_id)
-        if is_stale(mutation.action, mutation.base_version, state.version, own):
-            raise DomainError(
-                "stale_version",
-                f"the case moved on to version {state.version} since version {mutation.base_version}",
-                "base_version",
-                409,
-            )
+        await refuse_if_stale(mutation.action, mutation.base_version, state, device_id)
 
     await cases.act(
-        mutation.case_id,
-        command,
-        actor,
-        device_id=device_id,
-        mutation_id=mutation.id,
-        client_time=mutation.client_time,
-        gps=mutation.gps,
-        now=now,
-        guard=no_conflict,
+        mutation.case_id, command, actor, origin=_origin(device_id, mutation), now=now, guard=no_conflict
     )
 
 
-async def _later_changes_by_device(case_id: uuid.UUID, base_version: int, device_id: uuid.UUID) -> bool:
-    # Each change appends one event and bumps the version by one, so event seq = version.
-    rows = await fetch(
-        "SELECT coalesce(bool_and(device_id IS NOT DISTINCT FROM {} AND mutation_id IS NOT NULL), true) "
-        "AS own "
-        "FROM case_events WHERE case_id = {} AND seq > {}",
-        device_id,
-        case_id,
-        base_version,
+def _origin(device_id: uuid.UUID, mutation: Mutation) -> Origin:
+    return Origin(
+        device_id=device_id, mutation_id=mutation.id, client_time=mutation.client_time, gps=mutation.gps
     )
-    return rows[0]["own"]
 
 
 async def _report(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: datetime) -> None:
@@ -228,20 +198,15 @@ async def _report(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: d
         lat=payload.lat,
         lon=payload.lon,
     )
-    placement = await locate(actor.district_id, payload.lat, payload.lon)
-    await cases.register(
-        body,
+    who = Registration(
         district_id=actor.district_id,
         actor=actor,
         now=now,
         case_id=mutation.case_id,
-        device_id=device_id,
-        mutation_id=mutation.id,
-        client_time=mutation.client_time,
-        gps=mutation.gps,
-        placement=placement,
+        origin=_origin(device_id, mutation),
         reported_by=actor.user_id,
     )
+    await register_case(body, who, cell_at)
 
 
 def _case_exists(case_id: uuid.UUID) -> DomainError:

@@ -78,8 +78,9 @@ async def login(body: LoginRequest, settings: Settings, address: str) -> LoginRe
     row = await User.select().where((User.username == body.username) & (User.active.eq(True))).first()
     matches = await verify_password(row["password_hash"] if row else None, body.password, settings)
     if not matches or row is None:
+        await throttle.failed(address, settings)
         raise DomainError("invalid_credentials", "wrong username or password", status=401)
-    await throttle.succeeded(body.username, address, settings)
+    await throttle.succeeded(body.username)
     if needs_rehash(row["password_hash"], settings):
         await User.update({User.password_hash: hash_password(body.password, settings)}).where(
             User.id == row["id"]

@@ -1,12 +1,15 @@
 """Log-in throttling per username and per client address (DESIGN §12: 429 with `Retry-After`).
 
-The rule is pure (`counted`, `undone`, `wait_seconds`); the attempts live in PostgreSQL, so every
+The rule is pure (`counted`, `wait_seconds`); the attempts live in PostgreSQL, so every
 server process sees the same counts. An attempt is counted before its password is checked, with
-the rows locked, so concurrent guesses cannot slip past the limit together. A key that reached
+the rows locked, so concurrent guesses at one username cannot slip past the limit together. A
+client address counts only its failures, once the password was checked: a whole office behind one
+address logging in at the start of a shift must not lock itself out (parallel guesses from one
+address may pass the address's limit by at most the requests in flight). A key that reached
 its limit of failures in a row is locked for `lock_seconds`, doubling with each further failure
 up to `lock_max_seconds`. While it is locked, attempts are refused without being counted, so no
-one can push a lock further out than that bound. A success undoes its own count and clears the
-username's; failures are forgotten after twice the longest lock without attempts.
+one can push a lock further out than that bound. A success clears the username's count; failures
+are forgotten after twice the longest lock without attempts.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ __all__ = [
     "Limits",
     "claim",
     "counted",
+    "failed",
     "limits_of",
     "prune",
     "succeeded",
-    "undone",
     "wait_seconds",
 ]
 
@@ -54,7 +57,7 @@ def wait_seconds(attempts: Attempts, now: datetime) -> float:
 
 
 def counted(attempts: Attempts, limits: Limits, now: datetime) -> Attempts:
-    """The record once this attempt counts as a failure (undone if it succeeds). Reaching the
+    """The record once this attempt counts as a failure (cleared if it succeeds). Reaching the
     limit locks the key now, so the next attempt waits even while this one is being checked."""
     quiet = attempts.last_at is None or now - attempts.last_at > timedelta(
         seconds=2 * limits.lock_max_seconds
@@ -66,13 +69,6 @@ def counted(attempts: Attempts, limits: Limits, now: datetime) -> Attempts:
         lock = min(limits.lock_max_seconds, limits.lock_seconds * 2**doublings)
         locked_until = now + timedelta(seconds=lock)
     return Attempts(failures=failures, last_at=now, locked_until=locked_until)
-
-
-def undone(attempts: Attempts, limits: Limits) -> Attempts:
-    """The record with a successful attempt's count taken back (and the lock it set, if any)."""
-    failures = max(0, attempts.failures - 1)
-    locked_until = attempts.locked_until if failures >= limits.max_failures else None
-    return Attempts(failures=failures, last_at=attempts.last_at, locked_until=locked_until)
 
 
 def limits_of(settings: Settings) -> tuple[Limits, Limits]:
@@ -127,7 +123,8 @@ async def _store(records: dict[str, Attempts]) -> None:
 
 
 async def claim(username: str, address: str, settings: Settings) -> None:
-    """Count this attempt, or refuse it (429, `Retry-After`) while the username or address is locked."""
+    """Count this attempt at the username, or refuse it (429, `Retry-After`) while the username or
+    the address is locked."""
     keys = _keys(username, address)
     async with transaction():
         now, records = await _locked(keys)
@@ -138,18 +135,21 @@ async def claim(username: str, address: str, settings: Settings) -> None:
                 f"too many failed log-ins; try again in {int(wait) + 1} s",
                 retry_after=int(wait) + 1,
             )
-        await _store({k: counted(a, _limits(k, settings), now) for k, a in records.items()})
+        user = f"user:{username}"
+        await _store({user: counted(records[user], _limits(user, settings), now)})
 
 
-async def succeeded(username: str, address: str, settings: Settings) -> None:
-    """The password was right: forget the username's failures and take back the address's count."""
-    keys = _keys(username, address)
+async def failed(address: str, settings: Settings) -> None:
+    """The password was wrong: the address counts one more failure (the username's was counted)."""
+    key = f"addr:{address}"
     async with transaction():
-        _, records = await _locked(keys)
-        await _store(
-            {k: undone(a, _limits(k, settings)) for k, a in records.items() if k.startswith("addr:")}
-        )
-        await fetch("DELETE FROM login_attempts WHERE key = {}", f"user:{username}")
+        now, records = await _locked([key])
+        await _store({key: counted(records[key], _limits(key, settings), now)})
+
+
+async def succeeded(username: str) -> None:
+    """The password was right: forget the username's failures."""
+    await fetch("DELETE FROM login_attempts WHERE key = {}", f"user:{username}")
 
 
 async def prune(settings: Settings) -> None:

@@ -1,37 +1,27 @@
-"""The case API: register, read with its timeline, list with filters, one endpoint per transition."""
+"""The case API (DESIGN §12): register, read with its timeline, list with filters, one endpoint per action.
+
+No `from __future__ import annotations`: Litestar reads the handlers' annotations at run time.
+"""
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from geo.assign import locate
 from server.accounts.domain import Actor
 from server.accounts.guards import require_role
-from server.calendar.lights import light_sql
-from server.cases import lifecycle
+from server.accounts.roles import REGISTRAR_ROLES
+from server.cases import schemas
 from server.cases import service as cases
-from server.cases.domain import ACTIONS, Light, Status
-from server.cases.schemas import CaseCreate, CaseOut, CasePage
-from server.db import fetch
-from server.errors import DomainError
+from server.cases.domain import Light, Status
+from server.cases.intake import LocateCell, register_case
+from server.cases.schemas import CaseCreate, CaseFilter, CaseOut, CasePage, Registration
 from server.http import ERROR_RESPONSES
 
-__all__ = ["CaseController", "TRANSITION_ROUTES"]
-
-_REGISTRARS = frozenset({"agent", "district_admin", "grid_worker"})
-
-
-async def _visible_case(case_id: uuid.UUID, actor: Actor) -> CaseOut:
-    view = await cases.case_view(case_id, actor)
-    if view is None:
-        raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
-    return view
+__all__ = ["CaseController", "CaseTransitionController"]
 
 
 class CaseController(Controller):
@@ -39,21 +29,20 @@ class CaseController(Controller):
     tags = ["cases"]
 
     @post("/", operation_id="registerCase", status_code=201, responses=ERROR_RESPONSES)
-    async def register(self, actor: NamedDependency[Actor], data: JSONBody[CaseCreate]) -> CaseOut:
-        require_role(actor, _REGISTRARS, "register cases")
-        if (data.lat is None) != (data.lon is None):
-            raise DomainError("invalid_location", "give both lat and lon, or neither", "lat", 422)
-        now = datetime.now(UTC)
-        async with cases.transaction():
-            placement = await locate(actor.district_id, data.lat, data.lon) if data.lat is not None else None
-            state = await cases.register(
-                data, district_id=actor.district_id, actor=actor, now=now, placement=placement
-            )
-        return await _visible_case(state.id, actor)
+    async def register(
+        self,
+        actor: NamedDependency[Actor],
+        locate_cell: NamedDependency[LocateCell],
+        data: JSONBody[CaseCreate],
+    ) -> CaseOut:
+        require_role(actor, REGISTRAR_ROLES, "register cases")
+        who = Registration(district_id=actor.district_id, actor=actor, now=datetime.now(UTC))
+        state = await register_case(data, who, locate_cell)
+        return await cases.visible_case(state.id, actor)
 
     @get("/{case_id:uuid}", operation_id="getCase", responses=ERROR_RESPONSES)
     async def get_case(self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]) -> CaseOut:
-        return await _visible_case(case_id, actor)
+        return await cases.visible_case(case_id, actor)
 
     @get("/", operation_id="listCases", responses=ERROR_RESPONSES)
     async def list_cases(
@@ -70,70 +59,236 @@ class CaseController(Controller):
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> CasePage:
-        visible, visible_args = cases.visibility_sql(actor)
-        where = [visible]
-        args: list[Any] = list(visible_args)
-        for column, value in (("status", status), ("category_id", category_id), ("grid_id", grid_id)):
-            if value is not None:
-                where.append(f"{column} = {{}}")
-                args.append(value)
-        if unit_id is not None:
-            where.append("(lead_unit_id = {} OR {} = ANY(co_unit_ids))")
-            args += [unit_id, unit_id]
-        if light:
-            where.append(f"({light_sql()}) = {{}}")
-            args.append(light)
-        if q:
-            where.append("(ticket ILIKE {} OR title ILIKE {} OR description ILIKE {} OR address ILIKE {})")
-            args += [f"%{q}%"] * 4
-        clause = " AND ".join(where)
-        rows = await fetch(
-            f"SELECT {cases.VIEW_COLUMNS}, count(*) OVER () AS total FROM cases WHERE {clause} "
-            "ORDER BY registered_at DESC, id OFFSET {} LIMIT {}",
-            *args,
-            offset,
-            limit,
+        filters = CaseFilter(
+            status=status, category_id=category_id, unit_id=unit_id, grid_id=grid_id, light=light, text=q
         )
-        total = rows[0]["total"] if rows else 0
-        return CasePage(items=cases.case_views(rows, actor), total=total, offset=offset, limit=limit)
+        return await cases.list_cases(actor, filters, offset, limit)
 
 
-def _transition_handler(action: str) -> HTTPRouteHandler:
-    payload_type = lifecycle.PAYLOADS[action]
-    name = "".join(part.title() for part in action.split("_"))
-    # An action whose payload has no fields may omit it; the others must send it.
-    payload_field = (
-        ("payload", payload_type, msgspec.field(default_factory=payload_type))
-        if not payload_type.__struct_fields__
-        else ("payload", payload_type)
-    )
-    body_type = msgspec.defstruct(
-        f"{name}Request",
-        [payload_field, ("version", int | None, None)],
-        forbid_unknown_fields=True,
-        kw_only=True,
-    )
+class CaseTransitionController(Controller):
+    """One endpoint per life-cycle action (DESIGN §4); the body is `{version?, payload}`."""
 
-    async def handler(actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID], data: Any) -> CaseOut:
-        command = lifecycle.Command(action=action, payload=data.payload)
-        await cases.act(case_id, command, actor, base_version=data.version)
-        return await _visible_case(case_id, actor)
+    path = "/cases"
+    tags = ["case transitions"]
 
-    handler.__annotations__ = {
-        "actor": NamedDependency[Actor],
-        "case_id": FromPath[uuid.UUID],
-        "data": JSONBody[body_type],
-        "return": CaseOut,
-    }
-    handler.__name__ = f"case_{action}"
-    return post(
-        f"/cases/{{case_id:uuid}}/{action.replace('_', '-')}",
-        operation_id=f"case{name}",
+    @post(
+        "/{case_id:uuid}/dispatch",
+        operation_id="caseDispatch",
+        summary="dispatch a case",
         status_code=200,
-        tags=["case transitions"],
         responses=ERROR_RESPONSES,
-        summary=f"{action.replace('_', ' ')} a case",
-    )(handler)
+    )
+    async def dispatch(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.DispatchRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "dispatch", data.payload, actor, data.version)
 
+    @post(
+        "/{case_id:uuid}/answer",
+        operation_id="caseAnswer",
+        summary="answer a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def answer(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.AnswerRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "answer", data.payload, actor, data.version)
 
-TRANSITION_ROUTES = [_transition_handler(action) for action in ACTIONS]
+    @post(
+        "/{case_id:uuid}/accept",
+        operation_id="caseAccept",
+        summary="accept a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def accept(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.AcceptRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "accept", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/return",
+        operation_id="caseReturn",
+        summary="return a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def return_(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.ReturnRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "return", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/arrive",
+        operation_id="caseArrive",
+        summary="arrive a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def arrive(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.ArriveRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "arrive", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/resolve",
+        operation_id="caseResolve",
+        summary="resolve a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def resolve(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.ResolveRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "resolve", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/review",
+        operation_id="caseReview",
+        summary="review a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def review(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.ReviewRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "review", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/callback",
+        operation_id="caseCallback",
+        summary="callback a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def callback(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.CallbackRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "callback", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/close",
+        operation_id="caseClose",
+        summary="close a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def close(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.CloseRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "close", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/reopen",
+        operation_id="caseReopen",
+        summary="reopen a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def reopen(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.ReopenRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "reopen", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/archive",
+        operation_id="caseArchive",
+        summary="archive a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def archive(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.ArchiveRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "archive", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/request-extension",
+        operation_id="caseRequestExtension",
+        summary="request extension a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def request_extension(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.RequestExtensionRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "request_extension", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/approve-extension",
+        operation_id="caseApproveExtension",
+        summary="approve extension a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def approve_extension(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.ApproveExtensionRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "approve_extension", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/assign",
+        operation_id="caseAssign",
+        summary="assign a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def assign(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.AssignRequest],
+    ) -> CaseOut:
+        return await cases.transition(case_id, "assign", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/note",
+        operation_id="caseNote",
+        summary="note a case",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def note(
+        self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID], data: JSONBody[schemas.NoteRequest]
+    ) -> CaseOut:
+        return await cases.transition(case_id, "note", data.payload, actor, data.version)

@@ -38,7 +38,7 @@ from server.calendar.deadlines import (
     plan_hours,
 )
 from server.calendar.workdays import Calendar, add_working_days, require_aware
-from server.cases.domain import ACTIONS, Action, CaseState, Satisfaction, Status
+from server.cases.domain import ACTIONS, Action, CaseState, Satisfaction, Status, Urgency
 from server.cases.scope import can_see
 from server.errors import DomainError
 from server.photos.domain import PhotoMeta
@@ -80,55 +80,55 @@ class Payload(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Base of every action's payload; unknown fields are refused so that a typo is not ignored."""
 
 
-class EmptyPayload(Payload):
+class EmptyPayload(Payload, frozen=True):
     """accept, arrive, close, reopen, archive: the action says it all (`Command.note` may add to it)."""
 
 
-class DispatchPayload(Payload):
+class DispatchPayload(Payload, frozen=True):
     unit_id: int
     co_unit_ids: tuple[int, ...] = ()
     assignee_id: int | None = None
 
 
-class AnswerPayload(Payload):
+class AnswerPayload(Payload, frozen=True):
     text: str
 
 
-class ReturnPayload(Payload):
+class ReturnPayload(Payload, frozen=True):
     reason: str
 
 
-class ResolvePayload(Payload):
+class ResolvePayload(Payload, frozen=True):
     photo_ids: tuple[uuid.UUID, ...]
     note: str = ""
 
 
-class ReviewPayload(Payload):
+class ReviewPayload(Payload, frozen=True):
     approved: bool
     note: str = ""  # required when not approved: the unit must know what to redo
 
 
-class CallbackPayload(Payload):
+class CallbackPayload(Payload, frozen=True):
     satisfaction: Satisfaction
     unit_at_fault: bool = False
     note: str = ""
 
 
-class ExtensionRequestPayload(Payload):
+class ExtensionRequestPayload(Payload, frozen=True):
     days: int
     reason: str
 
 
-class ExtensionDecisionPayload(Payload):
+class ExtensionDecisionPayload(Payload, frozen=True):
     approved: bool
     note: str = ""
 
 
-class AssignPayload(Payload):
+class AssignPayload(Payload, frozen=True):
     assignee_id: int
 
 
-class NotePayload(Payload):
+class NotePayload(Payload, frozen=True):
     text: str
 
 
@@ -174,8 +174,9 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
 class EventDraft(msgspec.Struct, frozen=True, kw_only=True):
     """The case event to append; the caller adds actor, device, client time, GPS, mutation id."""
 
-    action: Action
-    from_status: Status
+    # A life-cycle action, or a change outside it: register, replan, link_repeat, supervise.
+    action: str
+    from_status: Status | None
     to_status: Status
     note: str
     data: dict[str, Any]
@@ -572,7 +573,7 @@ def replan(case: CaseState, calendar: Calendar, limits: TimeLimits) -> dict[str,
 
 
 def deadline_for_urgency(
-    case: CaseState, urgency: str, calendar: Calendar, limits: TimeLimits, category_days: int | None
+    case: CaseState, urgency: Urgency, calendar: Calendar, limits: TimeLimits, category_days: int | None
 ) -> dict[str, Any]:
     """A running deadline under a new urgency (a linked repeat becomes important): the limit of the
     new urgency from the same dispatch, keeping any approved extension. Nothing when no clock runs."""

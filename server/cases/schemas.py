@@ -8,21 +8,58 @@ from typing import Annotated, Any
 
 import msgspec
 
+from server.accounts.domain import Actor
 from server.cases.domain import CaseType, Channel, Light, Status, Urgency
+from server.cases.lifecycle import (
+    AnswerPayload,
+    AssignPayload,
+    CallbackPayload,
+    DispatchPayload,
+    EmptyPayload,
+    ExtensionDecisionPayload,
+    ExtensionRequestPayload,
+    NotePayload,
+    ResolvePayload,
+    ReturnPayload,
+    ReviewPayload,
+)
 from server.photos.domain import PhotoKind
 
-__all__ = ["CaseCreate", "CaseOut", "CasePage", "EventOut", "PhotoOut", "TransitionRequest", "GPS"]
+__all__ = [
+    "CaseCreate",
+    "CaseOut",
+    "CasePage",
+    "EventOut",
+    "PhotoOut",
+    "GPS",
+    "NO_ORIGIN",
+    "Origin",
+    "Registration",
+    "CaseFilter",
+]
 
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Text200 = Annotated[str, msgspec.Meta(max_length=200)]
-Text4k = Annotated[str, msgspec.Meta(max_length=4000)]
 
 
 class GPS(msgspec.Struct, forbid_unknown_fields=True):
     lat: Latitude
     lon: Longitude
     accuracy: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+
+
+class Origin(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a change came from when a handheld made it: recorded on its event, never trusted for
+    deadlines (DESIGN §7)."""
+
+    device_id: uuid.UUID | None = None
+    mutation_id: uuid.UUID | None = None
+    client_time: datetime | None = None
+    gps: GPS | None = None
+
+
+NO_ORIGIN = Origin()
 
 
 class CaseCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -45,11 +82,16 @@ class CaseCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     accused_user_id: int | None = None
 
 
-class TransitionRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Body of every transition endpoint: the version the caller saw and the action's payload."""
+class Registration(msgspec.Struct, frozen=True, kw_only=True):
+    """Who registers a case, in which district and when: `actor` is None for a civic app; a patrol
+    report brings the case id the phone made, its origin, and the grid worker who found it."""
 
-    version: int | None = None
-    payload: dict[str, Any] = {}
+    district_id: int
+    actor: Actor | None
+    now: datetime
+    case_id: uuid.UUID | None = None
+    origin: Origin = NO_ORIGIN
+    reported_by: int | None = None
 
 
 class EventOut(msgspec.Struct, kw_only=True):
@@ -124,8 +166,98 @@ class CaseOut(msgspec.Struct, kw_only=True):
     photos: list[PhotoOut]
 
 
+class CaseFilter(msgspec.Struct, frozen=True, kw_only=True):
+    """The case list's filters; `text` is matched literally in ticket, title, description, address."""
+
+    status: Status | None = None
+    category_id: int | None = None
+    unit_id: int | None = None
+    grid_id: int | None = None
+    light: Light | None = None
+    text: str | None = None
+
+
 class CasePage(msgspec.Struct):
     items: list[CaseOut]
     total: int
     offset: int
     limit: int
+
+
+# --- transition requests: one body schema per action, `{version?, payload}` (DESIGN §12) ----------
+# `version` is the case version the caller saw: a stale one answers 409 `stale_version`.
+
+
+class DispatchRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: DispatchPayload
+    version: int | None = None
+
+
+class AnswerRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: AnswerPayload
+    version: int | None = None
+
+
+class AcceptRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: EmptyPayload = msgspec.field(default_factory=EmptyPayload)
+    version: int | None = None
+
+
+class ReturnRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: ReturnPayload
+    version: int | None = None
+
+
+class ArriveRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: EmptyPayload = msgspec.field(default_factory=EmptyPayload)
+    version: int | None = None
+
+
+class ResolveRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: ResolvePayload
+    version: int | None = None
+
+
+class ReviewRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: ReviewPayload
+    version: int | None = None
+
+
+class CallbackRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: CallbackPayload
+    version: int | None = None
+
+
+class CloseRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: EmptyPayload = msgspec.field(default_factory=EmptyPayload)
+    version: int | None = None
+
+
+class ReopenRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: EmptyPayload = msgspec.field(default_factory=EmptyPayload)
+    version: int | None = None
+
+
+class ArchiveRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: EmptyPayload = msgspec.field(default_factory=EmptyPayload)
+    version: int | None = None
+
+
+class RequestExtensionRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: ExtensionRequestPayload
+    version: int | None = None
+
+
+class ApproveExtensionRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: ExtensionDecisionPayload
+    version: int | None = None
+
+
+class AssignRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: AssignPayload
+    version: int | None = None
+
+
+class NoteRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: NotePayload
+    version: int | None = None

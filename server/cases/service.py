@@ -17,11 +17,21 @@ import msgspec
 
 from server.accounts.domain import Actor
 from server.calendar.deadlines import TimeLimits
-from server.calendar.lights import light
+from server.calendar.lights import light, light_sql
 from server.calendar.workdays import Calendar, CalendarYear
 from server.cases import lifecycle
-from server.cases.domain import CaseState
-from server.cases.schemas import GPS, CaseCreate, CaseOut, EventOut, PhotoOut
+from server.cases.domain import Action, CaseState
+from server.cases.schemas import (
+    NO_ORIGIN,
+    CaseCreate,
+    CaseFilter,
+    CaseOut,
+    CasePage,
+    EventOut,
+    Origin,
+    PhotoOut,
+    Registration,
+)
 from server.cases.scope import (
     can_see,
     case_scope_keys,
@@ -30,17 +40,15 @@ from server.cases.scope import (
     visibility_sql,
 )
 from server.db import fetch, transaction
-from server.errors import DomainError
+from server.errors import DomainError, StaleVersion
 from server.photos.domain import PhotoMeta
+from server.photos.limits import district_same_angle
+from server.photos.links import attach_photos, photo_metas
 from server.photos.same_angle import SameAngleRules
 from server.tables import (
     CalendarYearRow,
     CaseDeparture,
-    Category,
     District,
-    Photo,
-    Unit,
-    User,
 )
 
 __all__ = [
@@ -48,15 +56,18 @@ __all__ = [
     "accused_units",
     "act",
     "amend",
-    "can_see",
     "case_view",
     "case_views",
     "district_calendar",
     "district_limits",
+    "ids_in_district",
+    "list_cases",
     "load_state",
     "register",
     "replan_deadlines",
     "state_from_row",
+    "transition",
+    "visible_case",
     "visible_state",
 ]
 
@@ -146,6 +157,8 @@ async def _district_rules(district_id: int, stamp: str | None = None) -> _Distri
         .where(District.id == district_id)
         .first()
     )
+    if row is None:
+        raise DomainError("unknown_district", f"no district {district_id}", status=404)
     overrides = row["time_limits"]
     if isinstance(overrides, str):
         overrides = msgspec.json.decode(overrides)
@@ -185,15 +198,9 @@ async def next_ticket(district_id: int, now: datetime) -> str:
 
 
 async def _append_event(
-    state: CaseState,
-    draft: lifecycle.EventDraft,
-    actor: Actor | None,
-    *,
-    device_id: uuid.UUID | None,
-    mutation_id: uuid.UUID | None,
-    client_time: datetime | None,
-    gps: GPS | None,
+    state: CaseState, draft: lifecycle.EventDraft, actor: Actor | None, origin: Origin
 ) -> None:
+    gps = origin.gps
     await fetch(
         "INSERT INTO case_events (id, district_id, case_id, seq, action, from_status, to_status, actor_id, "
         "device_id, mutation_id, at, client_time, lat, lon, note, data) VALUES ({}, {}, {}, "
@@ -207,10 +214,10 @@ async def _append_event(
         draft.from_status,
         draft.to_status,
         actor.user_id if actor else None,
-        device_id,
-        mutation_id,
+        origin.device_id,
+        origin.mutation_id,
         draft.at,
-        client_time,
+        origin.client_time,
         gps.lat if gps else None,
         gps.lon if gps else None,
         draft.note or "",
@@ -218,51 +225,22 @@ async def _append_event(
     )
 
 
-async def register(
-    body: CaseCreate,
-    *,
-    district_id: int,
-    actor: Actor | None,
-    now: datetime,
-    case_id: uuid.UUID | None = None,
-    device_id: uuid.UUID | None = None,
-    mutation_id: uuid.UUID | None = None,
-    client_time: datetime | None = None,
-    gps: GPS | None = None,
-    placement: Any = None,
-    reported_by: int | None = None,
-) -> CaseState:
-    """Register a new case (登记): a ticket, its grid cell and unit from the point, the first event."""
-    if body.category_id is not None:
-        exists = await Category.exists().where(
-            (Category.id == body.category_id) & (Category.district_id == district_id)
-        )
-        if not exists:
-            raise DomainError(
-                "unknown_category", f"no category {body.category_id} in this district", "category_id", 422
-            )
-    for field, table, value in (
-        ("accused_unit_id", Unit, body.accused_unit_id),
-        ("accused_user_id", User, body.accused_user_id),
-    ):
-        if value is not None and not await table.exists().where(
-            (table.id == value) & (table.district_id == district_id)
-        ):
-            raise DomainError("unknown_id", f"{field} {value} is not in this district", field, 422)
+async def register(body: CaseCreate, who: Registration, grid_id: int | None) -> CaseState:
+    """Store a new case (登记) with its ticket and first event; `server.cases.intake` checks it first."""
     state = CaseState(
-        id=case_id or uuid.uuid4(),
-        district_id=district_id,
-        ticket=await next_ticket(district_id, now),
+        id=who.case_id or uuid.uuid4(),
+        district_id=who.district_id,
+        ticket=await next_ticket(who.district_id, who.now),
         type=body.type,
         category_id=body.category_id,
         urgency=body.urgency,
         channel=body.channel,
-        grid_id=placement.grid_id if placement else None,
+        grid_id=grid_id,
         has_contact=bool(body.complainant_phone) and not body.anonymous,
         accused_unit_id=body.accused_unit_id,
         accused_user_id=body.accused_user_id,
-        registered_at=now,
-        reported_by=reported_by,
+        registered_at=who.now,
+        reported_by=who.reported_by,
     )
     values = _row_values(state)
     values.update(
@@ -275,19 +253,21 @@ async def register(
         complainant_phone="" if body.anonymous else body.complainant_phone,
         contact_consent=body.contact_consent,
         anonymous=body.anonymous,
-        created_by_id=actor.user_id if actor else None,
-        updated_at=now,
+        created_by_id=who.actor.user_id if who.actor else None,
+        updated_at=who.now,
     )
     columns = list(values)
-    location = (
-        "ST_SetSRID(ST_MakePoint({}, {}), 4326)" if body.lat is not None and body.lon is not None else "NULL"
-    )
     placeholders = ", ".join(_placeholder(c) for c in columns)
-    args = [values[c] for c in columns]
-    if location != "NULL":
-        args += [body.lon, body.lat]
+    # The point is made from lat/lon in SQL, NULL when either is missing.
     await fetch(
-        f"INSERT INTO cases ({', '.join(columns)}, location) VALUES ({placeholders}, {location})", *args
+        f"INSERT INTO cases ({', '.join(columns)}, location) VALUES ({placeholders}, "
+        "CASE WHEN {}::float8 IS NULL OR {}::float8 IS NULL THEN NULL "
+        "ELSE ST_SetSRID(ST_MakePoint({}, {}), 4326) END)",
+        *[values[c] for c in columns],
+        body.lon,
+        body.lat,
+        body.lon,
+        body.lat,
     )
     draft = lifecycle.EventDraft(
         action="register",
@@ -295,11 +275,9 @@ async def register(
         to_status="registered",
         note="",
         data={"channel": body.channel},
-        at=now,
+        at=who.now,
     )
-    await _append_event(
-        state, draft, actor, device_id=device_id, mutation_id=mutation_id, client_time=client_time, gps=gps
-    )
+    await _append_event(state, draft, who.actor, who.origin)
     return state
 
 
@@ -314,7 +292,9 @@ async def load_state(case_id: uuid.UUID, *, lock: bool = False) -> CaseState | N
     return state_from_row(rows[0]) if rows else None
 
 
-async def _ids(table: str, district_id: int, ids: list[int]) -> frozenset[int]:
+async def ids_in_district(table: str, district_id: int, ids: list[int]) -> frozenset[int]:
+    """Of `ids`, those of rows of `table` in the district: the one check that an id a client names
+    belongs to the caller's district."""
     if not ids:
         return frozenset()
     rows = await fetch(
@@ -338,7 +318,7 @@ async def _context(
     photos: tuple[PhotoMeta, ...] = ()
     photo_ids = getattr(command.payload, "photo_ids", None)
     if photo_ids:
-        photos = await _photo_metas(state.district_id, list(photo_ids))
+        photos = await photo_metas(state.district_id, list(photo_ids))
     units: frozenset[int] = frozenset()
     users: frozenset[int] = frozenset()
     squad: frozenset[int] = frozenset()
@@ -349,8 +329,10 @@ async def _context(
             u for u in (getattr(p, "unit_id", None), *getattr(p, "co_unit_ids", ())) if u is not None
         ]
         assignee = getattr(p, "assignee_id", None)
-        units = await _ids("units", state.district_id, named_units)
-        users = await _ids("app_users", state.district_id, [assignee] if assignee is not None else [])
+        units = await ids_in_district("units", state.district_id, named_units)
+        users = await ids_in_district(
+            "app_users", state.district_id, [assignee] if assignee is not None else []
+        )
         if assignee is not None:
             rows = await fetch(
                 "SELECT id FROM app_users WHERE id = {} AND unit_id = ANY({}::integer[])",
@@ -364,7 +346,7 @@ async def _context(
         limits=rules.limits,
         category_days=category_days,
         photos=photos,
-        same_angle=SameAngleRules(),
+        same_angle=await district_same_angle(state.district_id) if photos else SameAngleRules(),
         unit_ids_in_district=units,
         user_ids_in_district=users,
         squad_user_ids=squad,
@@ -389,39 +371,13 @@ async def accused_units(accused_unit_id: int | None, accused_user_id: int | None
     return frozenset(r["id"] for r in rows)
 
 
-async def _photo_metas(district_id: int, ids: list[uuid.UUID]) -> tuple[PhotoMeta, ...]:
-    rows = await Photo.select().where(
-        (Photo.id.is_in(ids)) & (Photo.district_id == district_id) & (Photo.stored.eq(True))
-    )
-    return tuple(
-        PhotoMeta(
-            id=r["id"],
-            case_id=r["case_id"],
-            kind=r["kind"],
-            lat=r["lat"],
-            lon=r["lon"],
-            accuracy_m=r["accuracy_m"],
-            heading=r["heading"],
-            taken_at=r["taken_at"],
-            sha256=r["sha256"],
-            size=r["size"],
-            content_type=r["content_type"],
-            before_id=r["before_id"],
-        )
-        for r in rows
-    )
-
-
 async def act(
     case_id: uuid.UUID,
     command: lifecycle.Command,
     actor: Actor,
     *,
     base_version: int | None = None,
-    device_id: uuid.UUID | None = None,
-    mutation_id: uuid.UUID | None = None,
-    client_time: datetime | None = None,
-    gps: GPS | None = None,
+    origin: Origin = NO_ORIGIN,
     now: datetime | None = None,
     guard: Callable[[CaseState], Awaitable[None]] | None = None,
 ) -> CaseState:
@@ -434,20 +390,74 @@ async def act(
         if guard is not None:
             await guard(state)
         outcome = lifecycle.apply(state, command, actor, await _context(state, command, actor, now, stamp))
-        await _store(
-            state,
-            outcome.case,
-            outcome.event,
-            actor,
-            device_id=device_id,
-            mutation_id=mutation_id,
-            client_time=client_time,
-            gps=gps,
-        )
-        photo_ids = getattr(command.payload, "photo_ids", None)
-        if photo_ids and command.action == "resolve":
-            await Photo.update({Photo.case_id: case_id}).where(Photo.id.is_in(list(photo_ids)))
+        await _store(state, outcome.case, outcome.event, actor, origin=origin)
+        if isinstance(command.payload, lifecycle.ResolvePayload):
+            await attach_photos(case_id, command.payload.photo_ids)
         return outcome.case
+
+
+async def transition(
+    case_id: uuid.UUID, action: Action, payload: lifecycle.Payload, actor: Actor, version: int | None
+) -> CaseOut:
+    """One action through the API: applied, then the case as the caller now sees it."""
+    await act(case_id, lifecycle.Command(action=action, payload=payload), actor, base_version=version)
+    return await visible_case(case_id, actor)
+
+
+async def visible_case(case_id: uuid.UUID, actor: Actor) -> CaseOut:
+    """The case as the actor sees it, or 404 `case_not_found` when it is missing or out of scope:
+    the same answer for both, so probing ids learns nothing (DESIGN §3)."""
+    view = await case_view(case_id, actor)
+    if view is None:
+        raise _not_found(case_id)
+    return view
+
+
+def _like(text: str) -> str:
+    """`text` as an ILIKE pattern that matches it literally: `%`, `_` and `\\` lose their meaning."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _filter_sql(actor: Actor, filters: CaseFilter) -> tuple[str, list[Any]]:
+    visible, visible_args = visibility_sql(actor)
+    where = [visible]
+    args: list[Any] = list(visible_args)
+    for column, value in (
+        ("status", filters.status),
+        ("category_id", filters.category_id),
+        ("grid_id", filters.grid_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = {{}}")
+            args.append(value)
+    if filters.unit_id is not None:
+        where.append("(lead_unit_id = {} OR {} = ANY(co_unit_ids))")
+        args += [filters.unit_id, filters.unit_id]
+    if filters.light:
+        where.append(f"({light_sql()}) = {{}}")
+        args.append(filters.light)
+    if filters.text:
+        where.append("(ticket ILIKE {} OR title ILIKE {} OR description ILIKE {} OR address ILIKE {})")
+        args += [_like(filters.text)] * 4
+    return " AND ".join(where), args
+
+
+async def list_cases(actor: Actor, filters: CaseFilter, offset: int, limit: int) -> CasePage:
+    """The visible cases matching `filters`, newest first, one page of them and the total."""
+    clause, args = _filter_sql(actor, filters)
+    rows = await fetch(
+        f"SELECT {VIEW_COLUMNS}, count(*) OVER () AS total FROM cases WHERE {clause} "
+        "ORDER BY registered_at DESC, id OFFSET {} LIMIT {}",
+        *args,
+        offset,
+        limit,
+    )
+    total = rows[0]["total"] if rows else 0
+    return CasePage(items=case_views(rows, actor), total=total, offset=offset, limit=limit)
+
+
+def _not_found(case_id: uuid.UUID) -> DomainError:
+    return DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
 
 
 async def amend(
@@ -529,11 +539,9 @@ async def _visible(
     )
     state = state_from_row(rows[0]) if rows else None
     if state is None or not can_see(actor, state):
-        raise DomainError("case_not_found", f"no case {case_id} in your scope", "case_id", 404)
+        raise _not_found(case_id)
     if base_version is not None and base_version != state.version:
-        raise DomainError(
-            "stale_version", f"the case is at version {state.version}, you saw {base_version}", "version", 409
-        )
+        raise StaleVersion(f"the case is at version {state.version}, you saw {base_version}")
     return state, rows[0]["rules_stamp"]
 
 
@@ -544,19 +552,14 @@ async def _store(
     actor: Actor | None,
     *,
     extra_columns: dict[str, Any] | None = None,
-    device_id: uuid.UUID | None = None,
-    mutation_id: uuid.UUID | None = None,
-    client_time: datetime | None = None,
-    gps: GPS | None = None,
+    origin: Origin = NO_ORIGIN,
 ) -> None:
     values = _row_values(new)
     values.update(extra_columns or {})
     values["updated_at"] = draft.at
     assignments = ", ".join(f"{c} = {_placeholder(c)}" for c in values)
     await fetch(f"UPDATE cases SET {assignments} WHERE id = {{}}", *values.values(), new.id)
-    await _append_event(
-        new, draft, actor, device_id=device_id, mutation_id=mutation_id, client_time=client_time, gps=gps
-    )
+    await _append_event(new, draft, actor, origin)
     left = set(case_scope_keys(old)) - set(case_scope_keys(new))
     if left:
         await CaseDeparture.insert(

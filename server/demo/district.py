@@ -28,7 +28,7 @@ from shapely import wkt as shapely_wkt
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
-from geo.assign import locate
+from geo.assign import cell_at, locate
 from geo.importer import import_grids
 from server.accounts.domain import Actor
 from server.accounts.service import actor_for_user
@@ -37,8 +37,9 @@ from server.calendar.lights import light
 from server.calendar.workdays import Calendar
 from server.cases import lifecycle
 from server.cases import service as cases
-from server.cases.domain import OPEN_STATUSES
-from server.cases.schemas import CaseCreate
+from server.cases.domain import OPEN_STATUSES, Action, CaseType, Channel, Light, Satisfaction, Status, Urgency
+from server.cases.intake import register_case
+from server.cases.schemas import CaseCreate, Registration
 from server.demo.grids import demo_feature_collection
 from server.districts.setup import add_unit, add_user, create_district
 from server.photos.images import make_thumbnail
@@ -138,7 +139,7 @@ USERS: tuple[tuple[str, str, str, str | None], ...] = (
 )
 
 # How many cases end in each status: 60 in all, every open status with every light for both workers.
-_STATUS_COUNTS = {
+_STATUS_COUNTS: dict[Status, int] = {
     "registered": 8,
     "dispatched": 9,
     "accepted": 9,
@@ -150,7 +151,16 @@ _STATUS_COUNTS = {
     "archived": 4,
 }
 # The main path; a case planned to stop at a status takes the actions before it (`_PATH[:_STEPS[status]]`).
-_PATH = ("dispatch", "accept", "arrive", "resolve", "review", "callback", "close", "archive")
+_PATH: tuple[Action, ...] = (
+    "dispatch",
+    "accept",
+    "arrive",
+    "resolve",
+    "review",
+    "callback",
+    "close",
+    "archive",
+)
 _STEPS = {status: n for n, status in enumerate(_STATUS_COUNTS)}
 # Who takes the office's steps; the field steps (accept, arrive, resolve) are the handler's.
 _OFFICE_ROLE = {
@@ -160,9 +170,9 @@ _OFFICE_ROLE = {
     "close": "agent",
     "archive": "admin",
 }
-_LIGHTS = ("green", "yellow", "red")
-_CHANNELS = ("phone", "wechat", "web", "app", "letter", "visit", "patrol", "open311")
-_TYPES = ("complaint", "help", "consult", "report", "suggestion")
+_LIGHTS: tuple[Light, ...] = ("green", "yellow", "red")
+_CHANNELS: tuple[Channel, ...] = ("phone", "wechat", "web", "app", "letter", "visit", "patrol", "open311")
+_TYPES: tuple[CaseType, ...] = ("complaint", "help", "consult", "report", "suggestion")
 _SUBJECTS = {
     "city_appearance": ("Street stall on the pavement", "Overflowing rubbish bins", "Fly-posters on walls"),
     "planning": ("Extension built without a permit", "Shop sign over the footpath"),
@@ -180,14 +190,14 @@ _SURNAMES = ("Zhang", "Li", "Wang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zho
 class Plan(NamedTuple):
     """One demo case: where its life cycle stops, its light today, where and what it is."""
 
-    index: int
-    status: str
-    light: str
+    number: int
+    status: Status
+    light: Light
     place: str  # "worker1" / "worker2": a cell of that worker; "street-1" / "street-2": a cell with no worker
-    channel: str
-    type: str
+    channel: Channel
+    type: CaseType
     category: str
-    urgency: str
+    urgency: Urgency
     anonymous: bool
 
 
@@ -231,12 +241,12 @@ def _plans() -> list[Plan]:
             # Open cases alternate between the two workers so each holds every status and light.
             place = ("worker1", "worker2")[i % 2] if open_case or i % 3 else ("street-1", "street-2")[i % 2]
             if status == "registered":
-                shade = "green"  # no deadline before dispatch
+                shade: Light = "green"  # no deadline before dispatch
             else:
                 shade = _LIGHTS[i % 3] if open_case else _LIGHTS[(i + 1) % 3]
             plans.append(
                 Plan(
-                    index=n,
+                    number=n,
                     status=status,
                     light=shade,
                     place=place,
@@ -442,7 +452,7 @@ class _CaseLoader:
     # --- one case ----------------------------------------------------------------------------
 
     async def load(self, plan: Plan) -> None:
-        cell = self.cells[plan.place][plan.index % len(self.cells[plan.place])]
+        cell = self.cells[plan.place][plan.number % len(self.cells[plan.place])]
         if plan.status == "registered":
             times: dict[str, datetime] = {}
             registered = self.now - timedelta(hours=self.rng.randint(1, 30))
@@ -462,7 +472,7 @@ class _CaseLoader:
             await self._answer(case_id, plan, registered)
             return
         lead = self._lead_unit(plan, cell)
-        handler = self._handler(lead, cell, plan.index)
+        handler = self._handler(lead, cell, plan.number)
         for action in _PATH[: _STEPS[plan.status]]:
             if action == "callback" and plan.anonymous:
                 continue  # nobody to call back: the case closes straight from `reviewed`
@@ -494,7 +504,7 @@ class _CaseLoader:
             anonymous=plan.anonymous,
             complainant_name=f"{self.rng.choice(_SURNAMES)} (citizen)" if named else "",
             complainant_phone=f"13{self.rng.randint(100000000, 999999999)}" if named else "",
-            contact_consent=named and plan.index % 4 == 0,
+            contact_consent=named and plan.number % 4 == 0,
             accused_unit_id=self.units["greening"] if accusation else None,
         )
         placement = await locate(self.district_id, lat, lon)
@@ -504,14 +514,8 @@ class _CaseLoader:
         finder = (cell.worker or f"squad{cell.unit_code[-1]}") if plan.channel == "patrol" else None
         actor = self.actors[finder or "agent"] if plan.channel != "open311" else None
         reported_by = actor.user_id if finder and actor else None
-        state = await cases.register(
-            body,
-            district_id=self.district_id,
-            actor=actor,
-            now=at,
-            placement=placement,
-            reported_by=reported_by,
-        )
+        who = Registration(district_id=self.district_id, actor=actor, now=at, reported_by=reported_by)
+        state = await register_case(body, who, cell_at)
         return state.id, (lat, lon)
 
     async def _answer(self, case_id: uuid.UUID, plan: Plan, registered: datetime) -> None:
@@ -543,7 +547,7 @@ class _CaseLoader:
         if action == "review":
             return lifecycle.ReviewPayload(approved=True)
         if action == "callback":
-            satisfaction = ("satisfied", "basically_satisfied", "unsatisfied")[plan.index % 3]
+            satisfaction: Satisfaction = ("satisfied", "basically_satisfied", "unsatisfied")[plan.number % 3]
             return lifecycle.CallbackPayload(satisfaction=satisfaction, note="Called back.")
         return lifecycle.EmptyPayload()
 
@@ -558,7 +562,9 @@ class _CaseLoader:
         spot: tuple[float, float],
     ) -> tuple[uuid.UUID, uuid.UUID]:
         """A before photo on arrival and its retake just before resolving: same spot, same angle."""
-        ticket = (await cases.load_state(case_id)).ticket
+        state = await cases.load_state(case_id)
+        assert state is not None, "the demo photographs only cases it registered"
+        ticket = state.ticket
         heading = self.rng.uniform(0, 360)
         lat, lon = spot
         jitter = 3e-5  # about 3 m
@@ -574,7 +580,7 @@ class _CaseLoader:
         )
         ids: list[uuid.UUID] = []
         for kind, taken, p_lat, p_lon, p_heading in shots:
-            data = _scene(ticket, kind, taken, seed=plan.index)
+            data = _scene(ticket, kind, taken, seed=plan.number)
             sha = hashlib.sha256(data).hexdigest()
             await self.store.put(sha, data, len(data), "image/jpeg")
             await self.store.put_thumbnail(sha, make_thumbnail(data))

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from geo.assign import locate
+from geo.assign import cell_at
 from server.accounts.service import actor_for_user
 from server.cases import lifecycle
 from server.cases import service as cases
-from server.cases.schemas import CaseCreate
+from server.cases.intake import register_case
+from server.cases.schemas import CaseCreate, Registration
 from server.demo.district import start_for_light
 from server.tables import Photo, User
 from tests.support import CELL_POINTS, World, new_case
@@ -294,13 +295,8 @@ async def _backdated(world: World, light: str) -> str:
         lon=lon,
         category_id=world.categories["planning"],
     )
-    state = await cases.register(
-        body,
-        district_id=district,
-        actor=agent,
-        now=start - timedelta(hours=1),
-        placement=await locate(district, lat, lon),
-    )
+    who = Registration(district_id=district, actor=agent, now=start - timedelta(hours=1))
+    state = await register_case(body, who, cell_at)
     dispatch = lifecycle.DispatchPayload(unit_id=world.units["street"])
     await cases.act(state.id, lifecycle.Command(action="dispatch", payload=dispatch), agent, now=start)
     return str(state.id)

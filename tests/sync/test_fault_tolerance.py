@@ -29,11 +29,11 @@ import httpx
 import msgspec
 import pytest
 
-from geo.assign import Placement
 from server.accounts.domain import Actor
 from server.cases import lifecycle
 from server.cases import service as cases
-from server.cases.schemas import CaseCreate
+from server.cases.schemas import CaseCreate, Registration
+from server.db import transaction
 from server.districts import setup as seed
 from server.embedded.cluster import free_port
 from server.settings import ROOT
@@ -249,15 +249,9 @@ async def build_district() -> District:
             lon=lon,
             accused_user_id=accused,
         )
-        placement = Placement(grid_id=cells[cell], grid_code=f"cell{cell:02d}", unit_id=street, worker_ids=())
-        async with cases.transaction():
-            state = await cases.register(
-                body,
-                district_id=district_id,
-                actor=admin,
-                now=datetime.now(UTC),
-                placement=placement,
-            )
+        who = Registration(district_id=district_id, actor=admin, now=datetime.now(UTC))
+        async with transaction():
+            state = await cases.register(body, who, cells[cell])
         dispatch = lifecycle.DispatchPayload(unit_id=unit, assignee_id=assignee)
         await cases.act(state.id, lifecycle.Command(action="dispatch", payload=dispatch), admin)
         return str(state.id)
