@@ -24,7 +24,7 @@ from piccolo.engine.postgres import PostgresEngine
 from server.settings import ROOT
 from server.tables import Case
 
-__all__ = ["causes", "close_pool", "fetch", "is_outage", "migrate", "start_pool", "transaction"]
+__all__ = ["close_pool", "fetch", "is_outage", "migrate", "start_pool", "transaction"]
 
 # PostgreSQL is away rather than the query wrong: the connection broke or was refused (SQLSTATE
 # class 08), the server is starting, stopping or crashed (57P01–57P03), or it has no connection
@@ -102,8 +102,9 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
         await connection.close()
 
 
-def causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and what caused it: SQLAlchemy's `orig`, `__cause__`, `__context__`."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it arose from (`__cause__`, `__context__`): a failed rollback on a
+    cut connection names the cut in its context."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -112,7 +113,7 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+        todo += [current.__cause__, current.__context__]
 
 
 def _from_driver(exc: BaseException) -> bool:
@@ -129,7 +130,7 @@ def is_outage(exc: BaseException) -> bool:
     """The database cannot be reached right now, so the request may be retried unchanged."""
     return any(
         isinstance(e, _OUTAGES) or (isinstance(e, OSError | TimeoutError) and _from_driver(e))
-        for e in causes(exc)
+        for e in _causes(exc)
     )
 
 

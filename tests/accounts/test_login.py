@@ -176,3 +176,14 @@ async def test_expired_tokens_are_pruned_at_log_in(client, world: World, login):
     async with api() as c:
         assert (await attempt(c, world.usernames["admin"], PASSWORD)).status_code == 200
     assert await AuthToken.count().where((AuthToken.user_id == user_id) & (AuthToken.expires_at <= past)) == 0
+
+
+async def test_right_and_wrong_passwords_at_once_for_one_username_never_fail(client, world: World):
+    # A success forgets the username's record while other attempts are counting it.
+    username = world.usernames["worker2"]
+    async with api(login_max_failures=1000, login_max_failures_per_address=1000) as c:
+        for _ in range(3):
+            answers = await asyncio.gather(
+                *(attempt(c, username, PASSWORD if i % 2 else "guess") for i in range(16))
+            )
+            assert sorted({r.status_code for r in answers}) == [200, 401], [r.text for r in answers]

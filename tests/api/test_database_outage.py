@@ -116,9 +116,8 @@ def test_a_database_restart_under_load_answers_503_and_recovers(reachable_tmp: P
 
         answers = asyncio.run(scenario())
         statuses = {r.status_code for r in answers}
-        assert statuses <= {200, 503}, sorted(
-            (r.status_code, r.text) for r in answers if r.status_code not in (200, 503)
-        )[:5]
+        # On failure, the server's own account of the 500 (its traceback) is the useful part.
+        assert statuses <= {200, 503}, log.read_text()[-6000:]
         unavailable = [r for r in answers if r.status_code == 503]
         assert unavailable, "the restart was not seen: no request met the database away"
         for r in unavailable:
