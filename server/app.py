@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import swagger_ui_bundle
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -23,16 +22,18 @@ from server.http import EXCEPTION_HANDLERS, note_answer
 from server.open311.controllers import ApiKeyController, Open311Controller
 from server.photos.controllers import PhotoController
 from server.photos.storage import photo_store_from
-from server.settings import Settings, get_settings
+from server.settings import ROOT, Settings, get_settings
 from sync.controllers import SyncController
 
 __all__ = ["create_app"]
 
 SWAGGER_ASSETS = "/schema/assets"
+# Installed by `make` (`npm ci`, package.json): a Swagger UI that renders OpenAPI 3.1.
+SWAGGER_DIST = ROOT / "node_modules" / "swagger-ui-dist"
 
 
 def _openapi() -> OpenAPIConfig:
-    # The bundled docs page would load Swagger UI from a CDN; these assets ship in a wheel instead.
+    # The bundled docs page would load Swagger UI from a CDN these machines cannot reach.
     swagger = SwaggerRenderPlugin(
         path="/",
         js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
@@ -76,9 +77,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await close_pool()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not (SWAGGER_DIST / "swagger-ui-bundle.js").exists():
+        logging.getLogger(__name__).warning("%s is missing: /schema renders blank; run `make`", SWAGGER_DIST)
     assets = create_static_files_router(
         path=SWAGGER_ASSETS,
-        directories=[swagger_ui_bundle.swagger_ui_path],
+        directories=[SWAGGER_DIST],
         include_in_schema=False,
         name="swagger-assets",
     )

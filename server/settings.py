@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from argon2.profiles import RFC_9106_LOW_MEMORY
@@ -19,8 +19,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Empty means: start a private cluster under data_dir (make run) or in a temp dir (tests).
     database_url: str = ""
     data_dir: str = str(ROOT / ".data")
+    # The private cluster's port; 0 picks a free one at each start.
+    pg_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     # Signs nothing: tokens are random and stored hashed; kept for future signed URLs.
     token_ttl_hours: int = 12
     demo_password: str = "gridcase"
@@ -41,6 +43,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_max_batch: int = 100
     sync_max_pull: int = 500
     sync_max_body_bytes: int = 1024 * 1024
+    # Signs pull cursors; empty: a secret generated into <data_dir>/cursor_secret on first use.
+    cursor_secret: str = ""
     timezone: str = "Asia/Shanghai"
     # Argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile). Tests choose
     # cheap ones; a stored hash of other parameters is rehashed at the user's next log-in.
@@ -58,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _ENV = {
     "database_url": "DATABASE_URL",
     "data_dir": "GRIDCASE_DATA_DIR",
+    "pg_port": "GRIDCASE_PG_PORT",
     "host": "GRIDCASE_HOST",
     "port": "GRIDCASE_PORT",
     "token_ttl_hours": "GRIDCASE_TOKEN_TTL_HOURS",
@@ -77,6 +82,7 @@ _ENV = {
     "sync_max_batch": "GRIDCASE_SYNC_MAX_BATCH",
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",
+    "cursor_secret": "GRIDCASE_CURSOR_SECRET",
     "timezone": "GRIDCASE_TIMEZONE",
     "argon2_time_cost": "GRIDCASE_ARGON2_TIME_COST",
     "argon2_memory_kib": "GRIDCASE_ARGON2_MEMORY_KIB",

@@ -26,6 +26,7 @@ from server.cases.lifecycle import (
 from server.photos.domain import PhotoKind
 
 __all__ = [
+    "AwareDatetime",
     "CaseCreate",
     "CaseOut",
     "CasePage",
@@ -41,12 +42,33 @@ __all__ = [
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Text200 = Annotated[str, msgspec.Meta(max_length=200)]
+# A device's clock reading. Without a zone it is ambiguous by up to 26 hours, so it is refused
+# (for pushed mutations and photo slots alike) rather than guessed.
+AwareDatetime = Annotated[
+    datetime,
+    msgspec.Meta(
+        tz=True,
+        description="RFC 3339 with a UTC offset or Z (2026-11-23T08:00:00+08:00); without one it is refused",
+    ),
+]
+Metres = Annotated[float, msgspec.Meta(ge=0, description="accuracy of the position, in metres")]
 
 
 class GPS(msgspec.Struct, forbid_unknown_fields=True):
+    """A device's position fix; `accuracy` is the older name of `accuracy_m`, still read."""
+
     lat: Latitude
     lon: Longitude
-    accuracy: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    accuracy_m: Metres | None = None
+    accuracy: Annotated[
+        Metres | None, msgspec.Meta(extra_json_schema={"deprecated": True, "description": "use accuracy_m"})
+    ] = None
+
+    def __post_init__(self) -> None:
+        if self.accuracy is not None:
+            if self.accuracy_m is not None and self.accuracy_m != self.accuracy:
+                raise ValueError("accuracy and accuracy_m disagree; send accuracy_m alone")
+            self.accuracy_m, self.accuracy = self.accuracy, None
 
 
 class Origin(msgspec.Struct, frozen=True, kw_only=True):

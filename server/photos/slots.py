@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable
-from datetime import datetime
 from typing import IO, Annotated, Literal
 
 import msgspec
 
 from server.accounts.domain import Actor
+from server.cases.schemas import AwareDatetime
 from server.cases.scope import visibility_sql
 from server.cases.service import visible_state
 from server.db import fetch
@@ -51,7 +51,7 @@ class PhotoSlotRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     lon: float
     accuracy_m: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     heading: Annotated[float, msgspec.Meta(ge=0, lt=360)] | None = None
-    taken_at: datetime
+    taken_at: AwareDatetime
     id: uuid.UUID | None = None
     device_id: uuid.UUID | None = None
     case_id: uuid.UUID | None = None
@@ -78,8 +78,6 @@ async def _check(body: PhotoSlotRequest, actor: Actor, max_bytes: int) -> None:
         )
     if body.size > max_bytes:
         raise DomainError("photo_too_large", f"photos are limited to {max_bytes} bytes", "size", 413)
-    if body.taken_at.tzinfo is None:
-        raise DomainError("invalid_payload", "taken_at needs a timezone offset", "taken_at", 422)
     if body.case_id is not None:
         await visible_state(body.case_id, actor)
     if body.kind == "after" and body.before_id is None:

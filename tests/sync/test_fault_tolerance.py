@@ -421,6 +421,11 @@ def live_server(tmp_path: Path):
         str(port),
         "--workers",
         "2",
+        # As `gridcase run` serves: asyncio + h11 stall each keep-alive request ~44 ms (shared/STACK.md).
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
         "--log-level",
         "warning",
     ]
