@@ -8,9 +8,12 @@ itself on a push (profiled with pyinstrument): the translated SQL is cached per 
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, cast
@@ -21,7 +24,7 @@ from piccolo.engine.postgres import PostgresEngine
 from server.settings import ROOT
 from server.tables import Case
 
-__all__ = ["causes", "close_pool", "fetch", "is_outage", "migrate", "start_pool", "transaction"]
+__all__ = ["close_pool", "fetch", "is_outage", "migrate", "start_pool", "transaction"]
 
 # PostgreSQL is away rather than the query wrong: the connection broke or was refused (SQLSTATE
 # class 08), the server is starting, stopping or crashed (57P01–57P03), or it has no connection
@@ -44,7 +47,32 @@ async def _keep_session(connection: Any) -> None:
     needs no `RESET ALL` round trip; asyncpg still rolls back an unfinished transaction."""
 
 
+class _QuietPoolOutages(logging.Filter):
+    """asyncpg's pool logs a traceback every time it fails to reconnect while PostgreSQL is away;
+    one line a minute says as much (the API logs its own line when a request meets the outage)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = -math.inf
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not is_outage(exc):
+            return True
+        if time.monotonic() - self.last < 60:
+            return False
+        self.last = time.monotonic()
+        record.msg, record.args = f"{record.getMessage()} ({type(exc).__name__}: {exc})", ()
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+_POOL_LOG = logging.getLogger("asyncpg.pool")
+
+
 async def start_pool(max_size: int = 20) -> None:
+    if not any(isinstance(f, _QuietPoolOutages) for f in _POOL_LOG.filters):
+        _POOL_LOG.addFilter(_QuietPoolOutages())
     await _engine().start_connection_pool(min_size=1, max_size=max_size, reset=_keep_session)
 
 
@@ -74,8 +102,9 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
         await connection.close()
 
 
-def causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and what caused it: SQLAlchemy's `orig`, `__cause__`, `__context__`."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it arose from (`__cause__`, `__context__`): a failed rollback on a
+    cut connection names the cut in its context."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -84,7 +113,7 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+        todo += [current.__cause__, current.__context__]
 
 
 def _from_driver(exc: BaseException) -> bool:
@@ -101,7 +130,7 @@ def is_outage(exc: BaseException) -> bool:
     """The database cannot be reached right now, so the request may be retried unchanged."""
     return any(
         isinstance(e, _OUTAGES) or (isinstance(e, OSError | TimeoutError) and _from_driver(e))
-        for e in causes(exc)
+        for e in _causes(exc)
     )
 
 

@@ -92,14 +92,13 @@ def _limits(key: str, settings: Settings) -> Limits:
 
 
 async def _locked(keys: list[str]) -> tuple[datetime, dict[str, Attempts]]:
-    await fetch(
-        "INSERT INTO login_attempts (key, failures, last_at) SELECT k, 0, now() "
-        "FROM unnest({}::text[]) AS k ON CONFLICT (key) DO NOTHING",
-        keys,
-    )
+    """The keys' records, created when missing, locked until the transaction ends. One upsert, so
+    a record a success deletes meanwhile is created again rather than missed."""
     rows = await fetch(
-        "SELECT key, failures, last_at, locked_until, now() AS now FROM login_attempts "
-        "WHERE key = ANY({}::text[]) ORDER BY key FOR UPDATE",
+        "INSERT INTO login_attempts AS a (key, failures, last_at) "
+        "SELECT k, 0, now() FROM unnest({}::text[]) AS k ORDER BY k "
+        "ON CONFLICT (key) DO UPDATE SET failures = a.failures "
+        "RETURNING key, failures, last_at, locked_until, now() AS now",
         keys,
     )
     now = rows[0]["now"]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime
 
+import msgspec
+import pytest
+
 from server.accounts.service import actor_for_user
+from server.calendar.workdays import builtin_calendar_dir, load_calendar_dir
 from server.cases import lifecycle
 from server.cases import service as cases
-from server.tables import User
+from server.tables import CalendarYearRow, User
 from tests.support import World, new_case
 
 
@@ -55,3 +60,66 @@ async def test_loading_a_missing_year_recomputes_provisional_deadlines(client, w
     assert final["version"] == provisional["version"] + 1 and final["events"][-1]["action"] == "replan"
     r = await client.get("/calendars", headers=admin)
     assert r.json()["missing_years"] == [] and r.json()["provisional_cases"] == 0
+
+
+async def _stored_years(district_id: int) -> list[tuple]:
+    rows = await CalendarYearRow.select().where(CalendarYearRow.district_id == district_id)
+    return sorted((r["year"], tuple(r["holidays"]), tuple(r["workdays"]), r["source"]) for r in rows)
+
+
+@pytest.mark.parametrize(
+    "holidays,workdays,field,day",
+    [
+        (["2027-02-15", "2027-02-16"], ["2027-02-13", "2027-02-16"], "workdays", "2027-02-16"),
+        (["2027-10-01", "2028-01-03"], [], "holidays", "2028-01-03"),
+    ],
+    ids=["a day both off and on", "a day of another year"],
+)
+async def test_a_contradictory_year_is_refused_naming_the_day(
+    client, world: World, login, holidays, workdays, field, day
+):
+    admin = await login("admin")
+    before = await _stored_years(world.district_id)
+    year = {"year": 2027, "holidays": holidays, "workdays": workdays, "source": "typo"}
+    r = await client.post("/calendars", headers=admin, json=year)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_calendar" and r.json()["field"] == field
+    assert day in r.json()["message"]
+    assert await _stored_years(world.district_id) == before
+    # Case work goes on.
+    await new_case(client, await login("agent"), world, dispatch_to="street")
+
+
+async def test_a_bad_year_stored_before_checks_existed_does_not_stop_case_work(client, world: World, login):
+    agent, admin = await login("agent"), await login("admin")
+    good = next(cy for cy in load_calendar_dir(builtin_calendar_dir()) if cy.year == 2026)
+    # As an older server stored it: a holiday listed as a make-up working day too.
+    await CalendarYearRow.update({CalendarYearRow.workdays: [*good.workdays, good.holidays[0]]}).where(
+        (CalendarYearRow.district_id == world.district_id) & (CalendarYearRow.year == 2026)
+    )
+    case = await new_case(client, agent, world, dispatch_to="street")
+    # 2026 counts as not loaded: the deadline is flagged, and the console says which year is missing.
+    assert case["due_provisional"] is True
+    r = await client.get("/calendars", headers=admin)
+    assert 2026 in r.json()["missing_years"] and 2026 not in r.json()["loaded_years"]
+    r = await client.post(
+        f"/cases/{case['id']}/note", headers=agent, json={"payload": {"text": "still works"}}
+    )
+    assert r.status_code == 200, r.text
+    # Replacing the year settles the deadline.
+    r = await client.post("/calendars", headers=admin, json=msgspec.to_builtins(good))
+    assert r.status_code == 200 and r.json()["recomputed_cases"] >= 1, r.text
+    r = await client.get(f"/cases/{case['id']}", headers=agent)
+    assert r.json()["due_provisional"] is False
+
+
+async def test_concurrent_loads_of_one_year_all_succeed_and_store_it_once(client, world: World, login):
+    admin = await login("admin")
+    years = [
+        {"year": 2027, "holidays": [f"2027-01-0{i}"], "workdays": [], "source": f"load {i}"}
+        for i in range(1, 7)
+    ]
+    answers = await asyncio.gather(*(client.post("/calendars", headers=admin, json=y) for y in years))
+    assert [r.status_code for r in answers] == [200] * len(years), [r.text for r in answers]
+    stored = [y for y in await _stored_years(world.district_id) if y[0] == 2027]
+    assert len(stored) == 1 and stored[0][3] in {y["source"] for y in years}
