@@ -12,6 +12,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from geo.addresses.controllers import AddressController
+from geo.addresses.search import AddressRegister
 from geo.assign import cell_at
 from geo.controllers import GEO_ROUTES
 from geo.tables import dispose_engines
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await close_pool()
         await dispose_engines()
 
+    address_book = AddressRegister(settings)
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     assets = create_static_files_router(
         path=SWAGGER_ASSETS,
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SyncController,
             PhotoController,
             *GEO_ROUTES,
+            AddressController,
             assets,
         ],
         dependencies={
@@ -101,6 +106,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "photo_store": Provide(lambda: photo_store, sync_to_thread=False),
             # Intake places a point in its cell through geo, which the case context does not import.
             "locate_cell": Provide(lambda: cell_at, sync_to_thread=False),
+            # ... and geocodes a typed address (or names a GPS point) through geo's address register.
+            "address_book": Provide(lambda: address_book, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),

@@ -39,6 +39,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_max_pull: int = 500
     sync_max_body_bytes: int = 1024 * 1024
     timezone: str = "Asia/Shanghai"
+    # Geocoding at intake (geo.addresses.ranking.clear_best): the best entry is taken only with at
+    # least this score and this margin over any rival farther than geocode_agree_m from it.
+    geocode_min_score: float = 0.75
+    geocode_min_margin: float = 0.1
+    geocode_agree_m: float = 150.0
+    # A point with no typed address takes the nearest register entry's within this distance.
+    reverse_geocode_max_m: float = 100.0
 
 
 _ENV = {
@@ -63,6 +70,10 @@ _ENV = {
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",
     "timezone": "GRIDCASE_TIMEZONE",
+    "geocode_min_score": "GRIDCASE_GEOCODE_MIN_SCORE",
+    "geocode_min_margin": "GRIDCASE_GEOCODE_MIN_MARGIN",
+    "geocode_agree_m": "GRIDCASE_GEOCODE_AGREE_M",
+    "reverse_geocode_max_m": "GRIDCASE_REVERSE_GEOCODE_MAX_M",
 }
 
 

@@ -17,7 +17,7 @@ from server.accounts.roles import REGISTRAR_ROLES
 from server.cases import schemas
 from server.cases import service as cases
 from server.cases.domain import Light, Status
-from server.cases.intake import LocateCell, register_case
+from server.cases.intake import AddressBook, LocateCell, register_case
 from server.cases.schemas import CaseCreate, CaseFilter, CaseOut, CasePage, Registration
 from server.http import ERROR_RESPONSES
 
@@ -33,11 +33,12 @@ class CaseController(Controller):
         self,
         actor: NamedDependency[Actor],
         locate_cell: NamedDependency[LocateCell],
+        address_book: NamedDependency[AddressBook],
         data: JSONBody[CaseCreate],
     ) -> CaseOut:
         require_role(actor, REGISTRAR_ROLES, "register cases")
         who = Registration(district_id=actor.district_id, actor=actor, now=datetime.now(UTC))
-        state = await register_case(data, who, locate_cell)
+        state = await register_case(data, who, locate_cell, address_book)
         return await cases.visible_case(state.id, actor)
 
     @get("/{case_id:uuid}", operation_id="getCase", responses=ERROR_RESPONSES)

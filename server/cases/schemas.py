@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import msgspec
 
 from server.accounts.domain import Actor
-from server.cases.domain import CaseType, Channel, Light, Status, Urgency
+from server.cases.domain import AddressMatch, CaseType, Channel, Light, LocationSource, Status, Urgency
 from server.cases.lifecycle import (
     AnswerPayload,
     AssignPayload,
@@ -141,6 +141,9 @@ class CaseOut(msgspec.Struct, kw_only=True):
     address: str
     lat: float | None
     lon: float | None
+    location_source: LocationSource | None
+    address_match: AddressMatch | None
+    needs_location: bool
     grid_id: int | None
     lead_unit_id: int | None
     co_unit_ids: list[int]

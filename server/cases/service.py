@@ -20,7 +20,7 @@ from server.calendar.deadlines import TimeLimits
 from server.calendar.lights import light, light_sql
 from server.calendar.workdays import Calendar, CalendarYear
 from server.cases import lifecycle
-from server.cases.domain import Action, CaseState
+from server.cases.domain import Action, CaseState, Location
 from server.cases.schemas import (
     NO_ORIGIN,
     CaseCreate,
@@ -224,8 +224,11 @@ async def _append_event(
     )
 
 
-async def register(body: CaseCreate, who: Registration, grid_id: int | None) -> CaseState:
-    """Store a new case (登记) with its ticket and first event; `server.cases.intake` checks it first."""
+async def register(
+    body: CaseCreate, who: Registration, grid_id: int | None, location: Location | None = None
+) -> CaseState:
+    """Store a new case (登记) with its ticket and first event; `server.cases.intake` checks and
+    places it first (`location`: where its point and address came from)."""
     state = CaseState(
         id=who.case_id or uuid.uuid4(),
         district_id=who.district_id,
@@ -240,6 +243,7 @@ async def register(body: CaseCreate, who: Registration, grid_id: int | None) -> 
         accused_user_id=body.accused_user_id,
         registered_at=who.now,
         reported_by=who.reported_by,
+        location=location or Location(),
     )
     values = _row_values(state)
     values.update(
@@ -613,6 +617,9 @@ def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = 
                 address=r["address"],
                 lat=r["lat"],
                 lon=r["lon"],
+                location_source=s.location.source,
+                address_match=s.location.address_match,
+                needs_location=s.location.needs_location,
                 grid_id=s.grid_id,
                 lead_unit_id=s.lead_unit_id,
                 co_unit_ids=list(s.co_unit_ids),
