@@ -323,8 +323,9 @@ class CaseDeparture(Table, tablename="case_departures"):
 class Address(Table, tablename="addresses"):
     """An entry of the address register (地址库): a door plate, a compound or a named place.
 
-    `geom` (Point, 4326) is added in SQL (0014), with a GiST index for nearest-entry lookups and a
-    pg_trgm GIN index on `norm`, the normalised text searches match (`geo.addresses.normalise`).
+    `geom` (Point, 4326), `names` and `plates` (the name tokens and door-plate numbers of `norm`,
+    the normalised text, `geo.addresses.normalise`) are added in SQL (0014) with their indexes:
+    GiST for nearest-entry lookups, pg_trgm GIN on `names`, GIN on `plates`.
     `key` is what a re-import matches on: the file's id, else the normalised address.
     """
 

@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["chinese_number", "normalise", "tokens"]
+__all__ = ["chinese_number", "names_of", "normalise", "plates_of", "tokens"]
 
 _DIGITS = {
     "零": 0,
@@ -113,3 +113,13 @@ def tokens(text: str, prefixes: Iterable[str] = ()) -> tuple[str, ...]:
 def normalise(text: str, prefixes: Iterable[str] = ()) -> str:
     """The comparable form of an address: its tokens joined by single spaces ('' for noise only)."""
     return " ".join(tokens(text, prefixes))
+
+
+def names_of(norm_tokens: Iterable[str]) -> str:
+    """The name tokens (roads, compounds, places) of normalised tokens, space-separated."""
+    return " ".join(t for t in norm_tokens if not t[0].isdigit())
+
+
+def plates_of(norm_tokens: Iterable[str]) -> list[str]:
+    """The door-plate numbers (`100号`, `12弄`): what pins a door on a road."""
+    return [t for t in norm_tokens if t[0].isdigit() and t[-1] in "号弄"]

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from geo.addresses.normalise import normalise
+from geo.addresses.normalise import names_of, normalise, plates_of
 from geo.addresses.ranking import KINDS
 from geo.assign import locate_many
 from server.db import fetch, transaction
@@ -221,16 +221,19 @@ async def district_prefixes(district_id: int) -> tuple[str, ...]:
 
 _UPSERT = """
 INSERT INTO addresses (district_id, key, kind, road, number, compound, building, unit, name,
-                       label, norm, grid_id, geom, updated_at)
+                       label, norm, names, plates, grid_id, geom, updated_at)
 SELECT {}, r.key, r.kind, r.road, r.number, r.compound, r.building, r.unit, r.name, r.label, r.norm,
-       r.grid_id, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326), now()
+       r.names, coalesce(string_to_array(nullif(r.plates, ''), ' '), ARRAY[]::text[]), r.grid_id,
+       ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326), now()
 FROM unnest({}::text[], {}::text[], {}::text[], {}::text[], {}::text[], {}::text[], {}::text[],
-            {}::text[], {}::text[], {}::text[], {}::int[], {}::float8[], {}::float8[])
-     AS r(key, kind, road, number, compound, building, unit, name, label, norm, grid_id, lon, lat)
+            {}::text[], {}::text[], {}::text[], {}::text[], {}::text[], {}::int[], {}::float8[], {}::float8[])
+     AS r(key, kind, road, number, compound, building, unit, name, label, norm, names, plates, grid_id,
+          lon, lat)
 ON CONFLICT (district_id, key) DO UPDATE SET
     kind = EXCLUDED.kind, road = EXCLUDED.road, number = EXCLUDED.number,
     compound = EXCLUDED.compound, building = EXCLUDED.building, unit = EXCLUDED.unit,
-    name = EXCLUDED.name, label = EXCLUDED.label, norm = EXCLUDED.norm,
+    name = EXCLUDED.name, label = EXCLUDED.label, norm = EXCLUDED.norm, names = EXCLUDED.names,
+    plates = EXCLUDED.plates,
     grid_id = EXCLUDED.grid_id, geom = EXCLUDED.geom, updated_at = now()
 WHERE (addresses.kind, addresses.road, addresses.number, addresses.compound, addresses.building,
        addresses.unit, addresses.name, addresses.norm, addresses.grid_id, addresses.geom)
@@ -242,10 +245,12 @@ RETURNING (xmax = 0) AS created
 
 
 async def _upsert(district_id: int, rows: list[tuple[AddressRow, int]]) -> list[bool]:
-    columns: list[list[Any]] = [[] for _ in range(13)]
+    columns: list[list[Any]] = [[] for _ in range(15)]
     for row, grid_id in rows:
         parts = (getattr(row, f) for f in _FIELDS)
-        values = (row.key, row.kind, *parts, row.label, row.norm, grid_id, row.lon, row.lat)
+        words = row.norm.split()
+        names, plates = names_of(words), " ".join(plates_of(words))
+        values = (row.key, row.kind, *parts, row.label, row.norm, names, plates, grid_id, row.lon, row.lat)
         for column, value in zip(columns, values, strict=True):
             column.append(value)
     return [r["created"] for r in await fetch(_UPSERT, district_id, *columns)]
