@@ -25,8 +25,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
-
 COLS, ROWS = 250, 200
 CELL_DEG = 0.001  # about 95 m × 111 m
 WEST, SOUTH = 121.30, 31.10
@@ -43,11 +41,11 @@ PROPOSED_INDEX = f"CREATE INDEX {PROPOSED_INDEX_NAME} ON grids USING spgist (geo
 # Integer lattice coordinates make shared edges exact; codes sort as row-major order.
 CITY_SQL = """
 WITH district AS (
-    INSERT INTO districts (code, name) VALUES (:code, 'Benchmark city') RETURNING id
+    INSERT INTO districts (code, name) VALUES ({}, 'Benchmark city') RETURNING id
 ), k AS (
-    -- Typed once here: asyncpg would otherwise infer integers from `c * :size` and truncate.
-    SELECT CAST(:west AS float8) AS x0, CAST(:south AS float8) AS y0, CAST(:size AS float8) AS d,
-           CAST(:cols AS int) AS cols, CAST(:rows AS int) AS rows, CAST(:k AS int) AS n
+    -- Typed once here: asyncpg would otherwise infer integers from `c * size` and truncate.
+    SELECT {}::float8 AS x0, {}::float8 AS y0, {}::float8 AS d, {}::int AS cols, {}::int AS rows,
+           {}::int AS n
 ), cells AS (
     SELECT c, r FROM k, generate_series(0, k.cols - 1) c, generate_series(0, k.rows - 1) r
 ), boxes AS (
@@ -88,53 +86,29 @@ def near_edge(lat: float, lon: float) -> bool:
 
 
 async def build_city(code: str) -> int:
-    from geo.tables import engine
+    from server.db import fetch
 
-    async with engine().begin() as conn:
-        await conn.execute(
-            text(CITY_SQL),
-            {
-                "code": code,
-                "cols": COLS,
-                "rows": ROWS,
-                "size": CELL_DEG,
-                "west": WEST,
-                "south": SOUTH,
-                "k": COMMUNITY,
-            },
-        )
-        district_id = (
-            await conn.execute(text("SELECT id FROM districts WHERE code = :c"), {"c": code})
-        ).scalar_one()
-    async with engine().connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("ANALYZE grids"))
-    return district_id
+    await fetch(CITY_SQL, code, WEST, SOUTH, CELL_DEG, COLS, ROWS, COMMUNITY)
+    await fetch("ANALYZE grids")
+    return (await fetch("SELECT id FROM districts WHERE code = {}", code))[0]["id"]
 
 
 async def explain(district_id: int, sample: list[tuple[float, float]]) -> str:
-    from geo.assign import locate_statement
-    from geo.tables import engine
+    from geo.assign import LOCATE_SQL
+    from server.db import fetch
 
-    values = {"district_id": district_id, "lats": [p[0] for p in sample], "lons": [p[1] for p in sample]}
-    async with engine().connect() as conn:
-        compiled = locate_statement().compile(dialect=conn.dialect)
-        params = {**compiled.params, **values}
-        rows = await conn.exec_driver_sql(
-            f"EXPLAIN (ANALYZE, COSTS OFF, SUMMARY OFF) {compiled.string}",
-            tuple(params[name] for name in compiled.positiontup),
-        )
-        return "\n".join(r[0] for r in rows)
+    lons, lats = [p[1] for p in sample], [p[0] for p in sample]
+    rows = await fetch(f"EXPLAIN (ANALYZE, COSTS OFF, SUMMARY OFF) {LOCATE_SQL}", lons, lats, district_id)
+    return "\n".join(r["QUERY PLAN"] for r in rows)
 
 
 async def spatial_indexes() -> list[str]:
-    from geo.tables import engine
+    from server.db import fetch
 
-    async with engine().connect() as conn:
-        rows = await conn.execute(
-            text("SELECT indexname FROM pg_indexes WHERE tablename = 'grids' AND indexdef LIKE '%(geom)%'")
-        )
-        return [r[0] for r in rows]
+    rows = await fetch(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'grids' AND indexdef LIKE '%(geom)%'"
+    )
+    return [r["indexname"] for r in rows]
 
 
 async def measure(district_id: int, points: list[tuple[float, float]], label: str) -> bool:
@@ -174,8 +148,9 @@ async def measure(district_id: int, points: list[tuple[float, float]], label: st
 
 async def run(url: str, throwaway: bool) -> int:
     os.environ["DATABASE_URL"] = url
-    from geo.tables import dispose_engines, engine
+    from server.db import close_pool, fetch, start_pool
 
+    await start_pool(max_size=CONCURRENCY + 1)
     code = f"bench-{os.getpid()}"
     try:
         started = time.perf_counter()
@@ -195,15 +170,14 @@ async def run(url: str, throwaway: bool) -> int:
         ok = await measure(district_id, points, "schema as migrated")
         if throwaway and PROPOSED_INDEX_NAME not in await spatial_indexes():
             # Only on the throwaway cluster: what the proposed migration would give.
-            async with engine().begin() as conn:
-                await conn.execute(text(PROPOSED_INDEX))
-                await conn.execute(text("ANALYZE grids"))
+            await fetch(PROPOSED_INDEX)
+            await fetch("ANALYZE grids")
             ok = await measure(district_id, points, f"with the proposed index: {PROPOSED_INDEX}") and ok
         return 0 if ok else 1
     finally:
-        async with engine().begin() as conn:
-            await conn.execute(text("DELETE FROM districts WHERE code = :c"), {"c": code})
-        await dispose_engines()
+        await fetch("DELETE FROM grids WHERE district_id = (SELECT id FROM districts WHERE code = {})", code)
+        await fetch("DELETE FROM districts WHERE code = {}", code)
+        await close_pool()
 
 
 def main() -> int:

@@ -72,7 +72,6 @@ async def run() -> int:
     from geo.addresses.register import import_addresses
     from geo.addresses.search import _CANDIDATES, candidate_args, search
     from geo.importer import import_grids
-    from geo.tables import dispose_engines
     from server.db import close_pool, fetch, start_pool
     from server.demo.addresses import register_csv
     from server.demo.grids import demo_feature_collection
@@ -140,7 +139,6 @@ async def run() -> int:
             print("  " + line["QUERY PLAN"])
     finally:
         await close_pool()
-        await dispose_engines()
     return 0
 
 

@@ -73,6 +73,11 @@ function response(status, headers, body)
    for s in body:gmatch('"id":"[%x%-]+","status":"(%a+)"') do
       statuses[s] = (statuses[s] or 0) + 1
    end
+   -- A verify answer says whether the copy was whole.
+   local ok = body:match('^{"ok":(%a+)')
+   if ok then
+      statuses["ok_" .. ok] = (statuses["ok_" .. ok] or 0) + 1
+   end
    for _ in body:gmatch('"ticket":') do
       cases = cases + 1
    end

@@ -9,14 +9,16 @@ Lua script `sync_storm.lua`) rotates over the devices' tokens and bodies:
 
 1. first pull: every device pulls its scope once (cursor null);
 2. empty re-pull: devices pull again with the cursor they got, for `--seconds`;
-3. push: each device pushes one batch of 20 mutations (accept/arrive on its cases, notes), once;
-4. replay: the applied batches are sent again, for `--seconds`: every answer must be `duplicate`.
+3. healthy verify: devices send the 16 checksums of the copy they pulled, for `--seconds`: every
+   answer must be `ok` with no case (DESIGN §7: it should cost no more than an empty re-pull);
+4. push: each device pushes one batch of 20 mutations (accept/arrive on its cases, notes), once;
+5. replay: the applied batches are sent again, for `--seconds`: every answer must be `duplicate`.
 
-Prints pulls/s, p50/p99 latency, mutations/s, replays/s, the CPU the server processes and
-PostgreSQL spent per pull or mutation, and EXPLAIN (ANALYZE, BUFFERS) of the queries the server's
-own code builds for an empty re-pull (custom and generic plan) and for a replay lookup. Goal on a
-2-core machine: an empty re-pull reads one index range, a replay costs one lookup per mutation,
-and 1,000+ mutations/s are applied.
+Prints pulls/s, verifies/s, p50/p99 latency, mutations/s, replays/s, the CPU the server processes
+and PostgreSQL spent per pull, verify or mutation, and EXPLAIN (ANALYZE, BUFFERS) of the queries the
+server's own code builds for an empty re-pull (custom and generic plan), a healthy verify and a
+replay lookup. Goal on a 2-core machine: an empty re-pull reads one index range, a healthy verify
+costs no more, a replay costs one lookup per mutation, and 1,000+ mutations/s are applied.
 """
 
 from __future__ import annotations
@@ -313,12 +315,35 @@ def serve_one(port: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
-    uvicorn.Server(uvicorn.Config(create_app(), log_level="warning")).run(sockets=[sock])
+    # As `gridcase run` serves; asyncio + h11 would stall each keep-alive request ~44 ms (STACK.md).
+    config = uvicorn.Config(create_app(), log_level="warning", loop="uvloop", http="httptools")
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        config.load()
+        loop = type(asyncio.get_running_loop())
+        parser = config.http_protocol_class
+        # Told from inside the running server, so the figures say what they measured.
+        print(f"{SERVED_ON} {loop.__module__}.{loop.__qualname__}, parser {parser.__module__}", flush=True)
+        await server.serve(sockets=[sock])
+
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(run())
+
+
+SERVED_ON = "served on loop"
+
+
+def _served_on(log_path: Path) -> str:
+    """What the server processes said they run on, once each kind."""
+    said = {line for line in log_path.read_text().splitlines() if line.startswith(SERVED_ON)}
+    return "; ".join(sorted(said)) or "(the servers did not say)"
 
 
 @contextlib.contextmanager
-def serve(url: str, workdir: Path, processes: int) -> Iterator[tuple[int, list[int]]]:
-    """`processes` servers (`serve_one`) sharing a free loopback port; yields it and their pids."""
+def serve(url: str, workdir: Path, processes: int) -> Iterator[tuple[int, list[int], str]]:
+    """`processes` servers (`serve_one`) sharing a free loopback port; yields it, their pids and the
+    event loop and HTTP parser they run on."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "GRIDCASE_PHOTO_DIR": str(workdir / "photos")}
     log_path = workdir / "server.log"
@@ -340,7 +365,7 @@ def serve(url: str, workdir: Path, processes: int) -> Iterator[tuple[int, list[i
             if any(s.poll() is not None for s in servers) or time.monotonic() > deadline:
                 raise SystemExit(f"the server did not start:\n{log_path.read_text()}")
             time.sleep(0.2)
-        yield port, [s.pid for s in servers]
+        yield port, [s.pid for s in servers], _served_on(log_path)
     finally:
         for server in servers:
             server.terminate()
@@ -548,11 +573,13 @@ async def _actor(token: str):
 
 async def empty_repull_plans(url: str, token: str, cursor: str) -> list[tuple[str, str]]:
     """Run sync.pull.pull as the server would for this device's empty re-pull, and explain its queries."""
+    from server.settings import get_settings
     from sync.pull import pull
+    from sync.secret import cursor_key
 
     actor = await _actor(token)
     async with recorded_queries() as seen:
-        answer = await pull(actor, cursor, 100)
+        answer = await pull(actor, cursor, 100, cursor_key(get_settings()))
     assert not answer.cases and not answer.has_more, "the re-pull was expected to be empty"
     plans = []
     for sql, args in seen:
@@ -560,6 +587,27 @@ async def empty_repull_plans(url: str, token: str, cursor: str) -> list[tuple[st
             plans.append((sql, await explain(url, sql, args)))
             plans.append(("the same, generic plan", await explain(url, sql, args, generic=True)))
     return plans
+
+
+async def verify_plans(url: str, token: str, buckets: list[str]) -> list[tuple[str, str]]:
+    """Run sync.verify.verify for a healthy copy, and explain its one query."""
+    from sync.verify import verify
+
+    actor = await _actor(token)
+    async with recorded_queries() as seen:
+        answer = await verify(actor, buckets)
+    assert answer.ok, "the verify was expected to find the copy healthy"
+    return [(sql, await explain(url, sql, args)) for sql, args in seen]
+
+
+def healthy_copies(district: District) -> list[tuple[str, dict]]:
+    """Each device's verify of the copy its first pull gave: its cell's cases at the loaded version."""
+    from sync.checksums import bucket_sums
+
+    return [
+        (t, {"device_id": d, "buckets": bucket_sums((uuid.UUID(c), district.case_version) for c in case_ids)})
+        for t, d, case_ids in district.devices
+    ]
 
 
 async def replay_plans(url: str, token: str, device_id: str, mutation: dict) -> list[tuple[str, str]]:
@@ -591,7 +639,7 @@ def batches(district: District, size: int) -> list[tuple[str, dict]]:
                 "action": a,
                 "payload": p,
                 "client_time": "2026-11-24T08:00:00+08:00",
-                "gps": {"lat": SOUTH, "lon": WEST, "accuracy": 6},
+                "gps": {"lat": SOUTH, "lon": WEST, "accuracy_m": 6},
             }
             for a, c, p in ops
         ]
@@ -611,7 +659,8 @@ async def storm(args: argparse.Namespace, url: str, workdir: Path, wrk: str) -> 
             f"loaded {args.devices:,} devices and {args.cases:,} cases in {time.monotonic() - started:.1f} s"
         )
         phases: list[Phase] = []
-        with serve(url, workdir, args.workers) as (port, pids):
+        with serve(url, workdir, args.workers) as (port, pids, served_on):
+            console.print(served_on)
 
             async def phase(
                 path: str,
@@ -654,6 +703,12 @@ async def storm(args: argparse.Namespace, url: str, workdir: Path, wrk: str) -> 
             await phase("/sync/pull", agains, "empty re-pull", once=False, seconds=args.seconds)
             token, body = agains[-1]
             pull_plans = await empty_repull_plans(url, token, body["cursor"])
+            verifies = healthy_copies(district)
+            await phase("/sync/verify", verifies, "healthy verify", once=False, seconds=args.seconds)
+            if phases[-1].statuses.get("ok_false") or phases[-1].failed:
+                raise SystemExit("a healthy verify was not ok: the checksums disagree")
+            token, body = verifies[-1]
+            verify_queries = await verify_plans(url, token, body["buckets"])
             pushes = batches(district, args.batch)
             await phase(
                 "/sync/push", pushes, "push", once=True, seconds=args.push_seconds, per_request=args.batch
@@ -667,8 +722,12 @@ async def storm(args: argparse.Namespace, url: str, workdir: Path, wrk: str) -> 
             )
             token, body = applied[0]
             replay = await replay_plans(url, token, body["device_id"], body["mutations"][0])
-        report(phases, args)
-        for title, plans in (("empty re-pull", pull_plans), ("replay of one mutation", replay)):
+        report(phases, args, served_on)
+        for title, plans in (
+            ("empty re-pull", pull_plans),
+            ("healthy verify", verify_queries),
+            ("replay of one mutation", replay),
+        ):
             for sql, plan in plans:
                 console.rule(f"EXPLAIN (ANALYZE, BUFFERS): {title}")
                 console.print(sql, markup=False, highlight=False)
@@ -717,11 +776,11 @@ async def _store_sizes(url: str, district_id: int) -> None:
     )
 
 
-def report(phases: list[Phase], args: argparse.Namespace) -> None:
+def report(phases: list[Phase], args: argparse.Namespace, served_on: str) -> None:
     table = Table(
         title=f"sync storm: {args.devices:,} devices, {args.cases:,} cases, "
-        f"wrk -t1 -c{args.connections}, {args.workers} server processes",
-        caption="CPU per op: per pull, or per mutation for push and replay",
+        f"wrk -t1 -c{args.connections}, {args.workers} server processes ({served_on})",
+        caption="CPU per op: per pull or verify, or per mutation for push and replay",
     )
     for column in (
         "phase",
@@ -741,6 +800,7 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
     units = {
         "first pull": "pulls/s",
         "empty re-pull": "pulls/s",
+        "healthy verify": "verifies/s",
         "push": "mutations/s",
         "replay": "replays/s",
     }

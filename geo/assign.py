@@ -9,7 +9,8 @@ on the order the file listed the cells. A point outside every cell gets `None` f
 `nearest_cell` tells how far the closest cell is; nothing here raises on a point.
 
 One SQL statement answers a whole batch (`locate_many`): the points travel as two arrays, and a
-lateral sub-query per point walks the GiST index on `grids.geom`.
+lateral sub-query per point walks the partial SP-GiST index on cells (migration 0003), which is
+why `level = 'cell'` is written literally: a bound parameter would not match the index's predicate.
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import msgspec
-from sqlalchemy import ARRAY, Float, Integer, bindparam, func, literal_column, select, true
-from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from geo.tables import GRID_WORKERS, GRIDS, engine
+from server.db import fetch
 
-__all__ = ["NearestCell", "Placement", "locate", "locate_many", "locate_statement", "nearest_cell"]
+__all__ = [
+    "LOCATE_SQL",
+    "LocateOut",
+    "NearestCell",
+    "Placement",
+    "cell_at",
+    "locate",
+    "locate_many",
+    "locate_point",
+    "nearest_cell",
+]
 
 
 class Placement(msgspec.Struct, frozen=True):
@@ -39,66 +47,40 @@ class NearestCell(msgspec.Struct, frozen=True):
     distance_m: float
 
 
-def _wgs84_point(lon, lat):
-    return func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)
+# Arguments: longitudes, latitudes, district id. Rows `(i, id, code, unit_id)`, i from 1.
+LOCATE_SQL = """
+SELECT p.i, c.id, c.code, c.unit_id
+FROM unnest({}::float8[], {}::float8[]) WITH ORDINALITY AS p(lon, lat, i)
+CROSS JOIN LATERAL (
+    SELECT g.id, g.code, g.unit_id
+    FROM grids g
+    WHERE g.district_id = {} AND g.level = 'cell'
+      AND ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
+    ORDER BY g.code COLLATE "C"
+    LIMIT 1
+) c
+"""
+# The workers of the cells found, apart: one aggregate over the set measured faster than a
+# sub-query per point (bench/geo_assign.py). Argument: grid ids.
+_WORKERS = """
+SELECT grid_id, array_agg(user_id ORDER BY user_id) AS user_ids
+FROM grid_workers WHERE grid_id = ANY({}::integer[]) GROUP BY grid_id
+"""
 
 
-def locate_statement():
-    """The batch query: bind `district_id`, `lons` and `lats`; rows `(i, id, code, unit_id)`, i from 1."""
-    points = (
-        func.unnest(bindparam("lons", type_=ARRAY(Float)), bindparam("lats", type_=ARRAY(Float)))
-        .table_valued("lon", "lat", with_ordinality="i")
-        .render_derived(name="p")
-    )
-    cell = (
-        select(GRIDS.c.id, GRIDS.c.code, GRIDS.c.unit_id)
-        .where(
-            GRIDS.c.district_id == bindparam("district_id", type_=Integer),
-            # Inline, so a partial index on cells (WHERE level = 'cell') can serve the query.
-            GRIDS.c.level == literal_column("'cell'"),
-            func.ST_Covers(GRIDS.c.geom, _wgs84_point(points.c.lon, points.c.lat)),
-        )
-        .order_by(GRIDS.c.code.collate("C"))
-        .limit(1)
-        .lateral("c")
-    )
-    return select(points.c.i, cell.c.id, cell.c.code, cell.c.unit_id).select_from(points.join(cell, true()))
-
-
-_LOCATE = locate_statement()
-
-
-async def locate_many(
-    district_id: int, points: Sequence[tuple[float, float]], *, conn: AsyncConnection | None = None
-) -> list[Placement | None]:
+async def locate_many(district_id: int, points: Sequence[tuple[float, float]]) -> list[Placement | None]:
     """Each `(lat, lon)` → its Placement, or None outside every cell; same order as `points`."""
     if not points:
         return []
-    params = {"district_id": district_id, "lats": [p[0] for p in points], "lons": [p[1] for p in points]}
-    if conn is None:
-        async with engine().connect() as own:
-            return await _locate_many(own, params, len(points))
-    return await _locate_many(conn, params, len(points))
-
-
-async def _locate_many(conn: AsyncConnection, params: dict, count: int) -> list[Placement | None]:
-    hits = (await conn.execute(_LOCATE, params)).all()
+    hits = await fetch(LOCATE_SQL, [p[1] for p in points], [p[0] for p in points], district_id)
     workers: dict[int, tuple[int, ...]] = {}
     if hits:
-        ids = sorted({h.id for h in hits})
-        rows = await conn.execute(
-            select(
-                GRID_WORKERS.c.grid_id,
-                func.array_agg(aggregate_order_by(GRID_WORKERS.c.user_id, GRID_WORKERS.c.user_id)),
-            )
-            .where(GRID_WORKERS.c.grid_id.in_(ids))
-            .group_by(GRID_WORKERS.c.grid_id)
-        )
-        workers = {grid_id: tuple(users) for grid_id, users in rows}
-    out: list[Placement | None] = [None] * count
+        crews = await fetch(_WORKERS, sorted({h["id"] for h in hits}))
+        workers = {c["grid_id"]: tuple(c["user_ids"]) for c in crews}
+    out: list[Placement | None] = [None] * len(points)
     for h in hits:
-        out[h.i - 1] = Placement(
-            grid_id=h.id, grid_code=h.code, unit_id=h.unit_id, worker_ids=workers.get(h.id, ())
+        out[h["i"] - 1] = Placement(
+            grid_id=h["id"], grid_code=h["code"], unit_id=h["unit_id"], worker_ids=workers.get(h["id"], ())
         )
     return out
 
@@ -108,27 +90,51 @@ async def locate(district_id: int, lat: float, lon: float) -> Placement | None:
     return (await locate_many(district_id, [(lat, lon)]))[0]
 
 
-async def nearest_cell(district_id: int, lat: float, lon: float) -> NearestCell | None:
-    """The closest cell and its geodesic distance in metres (0 inside); None if the district has no cells."""
-    point = _wgs84_point(lon, lat)
-    query = (
-        select(
-            GRIDS.c.id,
-            GRIDS.c.code,
-            func.ST_Distance(func.Geography(GRIDS.c.geom), func.Geography(point)).label("distance_m"),
-        )
-        .where(GRIDS.c.district_id == district_id, GRIDS.c.level == "cell")
-        # `<->` orders by planar distance through the GiST index: near enough to pick the closest
-        # cell at city scale, and the reported distance is the geodesic one.
-        .order_by(GRIDS.c.geom.op("<->")(point), GRIDS.c.code.collate("C"))
-        .limit(1)
-    )
-    async with engine().connect() as conn:
-        row = (await conn.execute(query)).first()
-    return NearestCell(grid_id=row.id, grid_code=row.code, distance_m=row.distance_m) if row else None
-
-
 async def cell_at(district_id: int, lat: float, lon: float) -> int | None:
     """The id of the cell holding the point, or None: what intake needs (`server.cases.intake.LocateCell`)."""
     placement = await locate(district_id, lat, lon)
     return placement.grid_id if placement else None
+
+
+# `<->` orders by planar distance through the spatial index: near enough to pick the closest cell
+# at city scale; the distance reported is the geodesic one. Arguments: lon, lat, district id.
+_NEAREST_CELL = """
+SELECT g.id, g.code, ST_Distance(g.geom::geography, p.point::geography) AS distance_m
+FROM grids g, (SELECT ST_SetSRID(ST_MakePoint({}, {}), 4326) AS point) p
+WHERE g.district_id = {} AND g.level = 'cell'
+ORDER BY g.geom <-> p.point, g.code COLLATE "C"
+LIMIT 1
+"""
+
+
+async def nearest_cell(district_id: int, lat: float, lon: float) -> NearestCell | None:
+    """The closest cell and its geodesic distance in metres (0 inside); None if the district has no cells."""
+    rows = await fetch(_NEAREST_CELL, lon, lat, district_id)
+    if not rows:
+        return None
+    return NearestCell(grid_id=rows[0]["id"], grid_code=rows[0]["code"], distance_m=rows[0]["distance_m"])
+
+
+class LocateOut(msgspec.Struct, kw_only=True):
+    """Where a point falls: its cell, or (`inside` false) the nearest cell and how far it is."""
+
+    inside: bool
+    grid_id: int | None = None
+    grid_code: str | None = None
+    unit_id: int | None = None
+    worker_ids: list[int] = []
+    nearest: NearestCell | None = None
+
+
+async def locate_point(district_id: int, lat: float, lon: float) -> LocateOut:
+    """The console's point lookup: the cell, its unit and workers, else the nearest cell."""
+    placement = await locate(district_id, lat, lon)
+    if placement is None:
+        return LocateOut(inside=False, nearest=await nearest_cell(district_id, lat, lon))
+    return LocateOut(
+        inside=True,
+        grid_id=placement.grid_id,
+        grid_code=placement.grid_code,
+        unit_id=placement.unit_id,
+        worker_ids=list(placement.worker_ids),
+    )

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from geo.importer import LEVELS, ImportReport, district_id_by_code, export_grids, import_grids
-from geo.tables import dispose_engines
+from server.db import close_pool, start_pool
 
 __all__ = ["add_arguments", "grids_command", "run"]
 
@@ -36,31 +36,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(grids_command(args))
+    return asyncio.run(_on_a_pool(args))
+
+
+async def _on_a_pool(args: argparse.Namespace) -> int:
+    await start_pool(max_size=2)
+    try:
+        return await grids_command(args)
+    finally:
+        await close_pool()
 
 
 async def grids_command(args: argparse.Namespace) -> int:
     """Run `grids import|export`; returns the exit status (1: the file has errors, 2: bad arguments)."""
     err = Console(stderr=True)
+    district_id = await district_id_by_code(args.district)
+    if district_id is None:
+        err.print(f"[red]no district with code {args.district!r}[/red]")
+        return 2
+    if args.grids_command == "export":
+        collection = await export_grids(district_id, args.level)
+        # One Feature per line: compact, yet a changed grid is a one-line diff.
+        features = b",\n".join(msgspec.json.encode(f) for f in collection["features"])
+        sys.stdout.buffer.write(b'{"type":"FeatureCollection","features":[\n' + features + b"\n]}\n")
+        return 0
     try:
-        district_id = await district_id_by_code(args.district)
-        if district_id is None:
-            err.print(f"[red]no district with code {args.district!r}[/red]")
-            return 2
-        if args.grids_command == "export":
-            collection = await export_grids(district_id, args.level)
-            # One Feature per line: compact, yet a changed grid is a one-line diff.
-            features = b",\n".join(msgspec.json.encode(f) for f in collection["features"])
-            sys.stdout.buffer.write(b'{"type":"FeatureCollection","features":[\n' + features + b"\n]}\n")
-            return 0
-        try:
-            data = args.file.read_bytes()
-        except OSError as exc:
-            err.print(f"[red]cannot read {args.file}: {exc.strerror}[/red]")
-            return 2
-        report = await _import_with_progress(district_id, data, not args.check, err)
-    finally:
-        await dispose_engines()
+        data = args.file.read_bytes()
+    except OSError as exc:
+        err.print(f"[red]cannot read {args.file}: {exc.strerror}[/red]")
+        return 2
+    report = await _import_with_progress(district_id, data, not args.check, err)
     _print_report(report, args.check)
     return 1 if report.errors else 0
 

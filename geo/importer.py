@@ -27,32 +27,8 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
-from geoalchemy2 import Geometry
-from geoalchemy2.shape import to_shape
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    all_,
-    and_,
-    bindparam,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.orm import aliased
 
-from geo.tables import DISTRICTS, GRID_WORKERS, GRIDS, UNITS, USERS, engine
+from server.db import fetch, transaction
 
 __all__ = [
     "LEVELS",
@@ -145,21 +121,6 @@ class _Item(msgspec.Struct, kw_only=True):
 
 
 _Ring = list[list[float]]
-_STAGE = Table(
-    "grid_import",
-    MetaData(),
-    Column("idx", Integer, primary_key=True),
-    Column("code", String),
-    Column("name", String),
-    Column("level", String),
-    Column("parent_code", String),
-    Column("unit_id", Integer),
-    Column("worker_ids", ARRAY(Integer)),
-    Column("ok", Boolean),
-    Column("geom", Geometry(srid=4326, spatial_index=False)),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DROP",
-)
 
 
 class _Rejected(Exception):
@@ -172,8 +133,8 @@ class _Rejected(Exception):
 
 
 async def district_id_by_code(code: str) -> int | None:
-    async with engine().connect() as conn:
-        return (await conn.execute(select(DISTRICTS.c.id).where(DISTRICTS.c.code == code))).scalar()
+    rows = await fetch("SELECT id FROM districts WHERE code = {}", code)
+    return rows[0]["id"] if rows else None
 
 
 def _ring(raw: Any, problems: list[Problem], where: dict[str, Any]) -> _Ring:
@@ -239,155 +200,163 @@ def _parse(data: bytes, problems: list[Problem]) -> tuple[int, list[tuple[int, _
     return len(collection.features), parsed
 
 
+def _parent_error(props: _Properties, known_levels: dict[str, str]) -> tuple[str, str] | None:
+    """The parent must be in the file or stored, one level up; only a city or district may lack one."""
+    if props.parent is None:
+        if props.level in _ROOT_LEVELS:
+            return None
+        return "missing_parent", f"a {props.level} needs a parent"
+    parent_level = known_levels.get(props.parent)
+    if parent_level is None:
+        return "unknown_parent", f"parent {props.parent!r} is neither in the file nor stored"
+    if _RANK[parent_level] != _RANK[props.level] - 1:
+        return "wrong_parent_level", f"the parent of a {props.level} cannot be a {parent_level}"
+    return None
+
+
+def _workers(props: _Properties, users: dict[str, dict[str, Any]]) -> tuple[list[int], list[tuple[str, str]]]:
+    """The ids of the Feature's grid workers, and an error for each name that is not one."""
+    ids, errors = [], []
+    for username in dict.fromkeys(props.workers):
+        user = users.get(username)
+        if user is None:
+            errors.append(("unknown_worker", f"no user {username!r} in this district"))
+        elif user["role"] != "grid_worker":
+            errors.append(("not_a_grid_worker", f"{username!r} is a {user['role']}, not a grid_worker"))
+        else:
+            ids.append(user["id"])
+    return sorted(ids), errors
+
+
 async def _references(
-    conn: AsyncConnection,
-    district_id: int,
-    parsed: list[tuple[int, _Properties, list]],
-    problems: list[Problem],
+    district_id: int, parsed: list[tuple[int, _Properties, list]], problems: list[Problem]
 ) -> list[_Item]:
     """Resolve units and workers; check levels and parents against the file and the stored grids."""
-    units = dict(
-        (await conn.execute(select(UNITS.c.code, UNITS.c.id).where(UNITS.c.district_id == district_id))).all()
-    )
-    users = {
-        r.username: r
-        for r in await conn.execute(
-            select(USERS.c.username, USERS.c.id, USERS.c.role).where(USERS.c.district_id == district_id)
-        )
+    units = {
+        r["code"]: r["id"]
+        for r in await fetch("SELECT code, id FROM units WHERE district_id = {}", district_id)
     }
-    stored = dict(
-        (
-            await conn.execute(select(GRIDS.c.code, GRIDS.c.level).where(GRIDS.c.district_id == district_id))
-        ).all()
-    )
-    in_file = {props.code: props.level for _, props, _ in parsed}
+    users = {
+        r["username"]: r
+        for r in await fetch("SELECT username, id, role FROM app_users WHERE district_id = {}", district_id)
+    }
+    stored = await fetch("SELECT code, level FROM grids WHERE district_id = {}", district_id)
+    known_levels = {r["code"]: r["level"] for r in stored} | {
+        props.code: props.level for _, props, _ in parsed
+    }
     items = []
     for index, props, coordinates in parsed:
-        errors: list[tuple[str, str]] = []
-        parent_level = (in_file.get(props.parent) or stored.get(props.parent)) if props.parent else None
-        if props.parent is None:
-            if props.level not in _ROOT_LEVELS:
-                errors.append(("missing_parent", f"a {props.level} needs a parent"))
-        elif parent_level is None:
-            errors.append(("unknown_parent", f"parent {props.parent!r} is neither in the file nor stored"))
-        elif _RANK[parent_level] != _RANK[props.level] - 1:
-            errors.append(("wrong_parent_level", f"the parent of a {props.level} cannot be a {parent_level}"))
         unit_id = units.get(props.unit) if props.unit is not None else None
-        if props.unit is not None and unit_id is None:
-            errors.append(("unknown_unit", f"no unit {props.unit!r} in this district"))
+        unit_error = ("unknown_unit", f"no unit {props.unit!r} in this district")
+        worker_ids, worker_errors = _workers(props, users)
+        errors = [e for e in (_parent_error(props, known_levels),) if e is not None]
+        errors += [unit_error] if props.unit is not None and unit_id is None else []
+        errors += worker_errors
         if props.unit is None and props.level == "cell":
             problems.append(
-                Problem(
-                    severity="warning",
-                    kind="no_unit",
-                    message="a cell without a responsible unit",
-                    code=props.code,
-                    feature=index,
-                )
+                _feature_problem("warning", "no_unit", "a cell without a responsible unit", props, index)
             )
-        worker_ids = []
-        for username in dict.fromkeys(props.workers):
-            user = users.get(username)
-            if user is None:
-                errors.append(("unknown_worker", f"no user {username!r} in this district"))
-            elif user.role != "grid_worker":
-                errors.append(("not_a_grid_worker", f"{username!r} is a {user.role}, not a grid_worker"))
-            else:
-                worker_ids.append(user.id)
-        for kind, message in errors:
-            problems.append(
-                Problem(severity="error", kind=kind, message=message, code=props.code, feature=index)
-            )
+        problems += [_feature_problem("error", kind, message, props, index) for kind, message in errors]
         items.append(
             _Item(
                 index=index,
                 props=props,
                 multipolygon=coordinates,
                 unit_id=unit_id,
-                worker_ids=sorted(worker_ids),
+                worker_ids=worker_ids,
                 ok=not errors,
             )
         )
     return items
 
 
-async def _stage(conn: AsyncConnection, items: list[_Item], progress: Progress) -> None:
-    await conn.run_sync(lambda sync: _STAGE.create(sync))
-    statement = insert(_STAGE).values(
-        idx=bindparam("idx"),
-        code=bindparam("code"),
-        name=bindparam("name"),
-        level=bindparam("level"),
-        parent_code=bindparam("parent_code"),
-        unit_id=bindparam("unit_id"),
-        worker_ids=bindparam("worker_ids"),
-        ok=bindparam("ok"),
-        geom=func.ST_SetSRID(func.ST_GeomFromGeoJSON(bindparam("geojson")), 4326),
-    )
+def _feature_problem(
+    severity: Literal["error", "warning"], kind: str, message: str, props: _Properties, index: int
+) -> Problem:
+    return Problem(severity=severity, kind=kind, message=message, code=props.code, feature=index)
+
+
+# The Features on their way in, in a temporary table so PostGIS can judge and repair them first.
+_CREATE_STAGE = """
+CREATE TEMPORARY TABLE grid_import (
+    idx integer PRIMARY KEY, code text, name text, level text, parent_code text, unit_id integer,
+    worker_ids integer[], ok boolean, geom geometry(Geometry, 4326)
+) ON COMMIT DROP
+"""
+# Argument: a JSON array of the staged rows, each with its GeoJSON geometry.
+_STAGE_ROWS = """
+INSERT INTO grid_import (idx, code, name, level, parent_code, unit_id, worker_ids, ok, geom)
+SELECT idx, code, name, level, parent_code, unit_id, worker_ids, ok,
+       ST_SetSRID(ST_GeomFromGeoJSON(geometry::text), 4326)
+FROM jsonb_to_recordset({}::jsonb) AS r(
+    idx integer, code text, name text, level text, parent_code text, unit_id integer,
+    worker_ids integer[], ok boolean, geometry jsonb
+)
+"""
+
+
+def _staged(item: _Item) -> dict[str, Any]:
+    return {
+        "idx": item.index,
+        "code": item.props.code,
+        "name": item.props.name or item.props.code,
+        "level": item.props.level,
+        "parent_code": item.props.parent,
+        "unit_id": item.unit_id,
+        "worker_ids": item.worker_ids,
+        "ok": item.ok,
+        "geometry": {"type": "MultiPolygon", "coordinates": item.multipolygon},
+    }
+
+
+async def _stage(items: list[_Item], progress: Progress) -> None:
+    await fetch(_CREATE_STAGE)
     for start in range(0, len(items), _BATCH):
         batch = items[start : start + _BATCH]
-        await conn.execute(
-            statement,
-            [
-                {
-                    "idx": i.index,
-                    "code": i.props.code,
-                    "name": i.props.name or i.props.code,
-                    "level": i.props.level,
-                    "parent_code": i.props.parent,
-                    "unit_id": i.unit_id,
-                    "worker_ids": i.worker_ids,
-                    "ok": i.ok,
-                    "geojson": msgspec.json.encode(
-                        {"type": "MultiPolygon", "coordinates": i.multipolygon}
-                    ).decode(),
-                }
-                for i in batch
-            ],
-        )
+        await fetch(_STAGE_ROWS, msgspec.json.encode([_staged(i) for i in batch]).decode())
         progress("stage geometries", start + len(batch), len(items))
 
 
-async def _repair(conn: AsyncConnection, items: list[_Item], problems: list[Problem]) -> None:
+_INVALID = "SELECT idx, ST_IsValidReason(geom) AS reason FROM grid_import WHERE NOT ST_IsValid(geom)"
+# Repaired, counter-clockwise (RFC 7946); returns what area each repaired geometry kept.
+_REPAIR = """
+UPDATE grid_import
+SET geom = ST_Multi(ST_CollectionExtract(ST_MakeValid(geom, 'method=structure'), 3))
+WHERE NOT ST_IsValid(geom)
+"""
+_ORIENT = "UPDATE grid_import SET geom = ST_ForcePolygonCCW(geom)"
+_AREAS = "SELECT idx, ST_Area(geom::geography) AS area FROM grid_import WHERE idx = ANY({}::integer[])"
+
+
+async def _repair(items: list[_Item], problems: list[Problem]) -> None:
     """Repair invalid geometries in place; orient rings; reject what has no area left."""
     by_index = {i.index: i for i in items}
-    geom = _STAGE.c.geom
-    invalid = (
-        await conn.execute(
-            select(_STAGE.c.idx, func.ST_IsValidReason(geom).label("reason")).where(~func.ST_IsValid(geom))
-        )
-    ).all()
-    repaired = func.ST_Multi(func.ST_CollectionExtract(func.ST_MakeValid(geom, "method=structure"), 3))
-    await conn.execute(update(_STAGE).where(~func.ST_IsValid(geom)).values(geom=repaired))
-    await conn.execute(update(_STAGE).values(geom=func.ST_ForcePolygonCCW(geom)))
-    area = func.ST_Area(func.Geography(geom))
-    ids = [r.idx for r in invalid]
-    areas = dict((await conn.execute(select(_STAGE.c.idx, area).where(_STAGE.c.idx.in_(ids)))).all())
+    invalid = await fetch(_INVALID)
+    await fetch(_REPAIR)
+    await fetch(_ORIENT)
+    areas = {r["idx"]: r["area"] for r in await fetch(_AREAS, [r["idx"] for r in invalid])}
     for row in invalid:
-        item = by_index[row.idx]
-        area = areas.get(row.idx) or 0.0
+        item = by_index[row["idx"]]
+        area = areas.get(row["idx"]) or 0.0
         if area > 0:
-            problems.append(
-                Problem(
-                    severity="warning",
-                    kind="repaired_geometry",
-                    code=item.props.code,
-                    feature=item.index,
-                    area_m2=round(area, 1),
-                    message=f"invalid geometry ({row.reason}) repaired with ST_MakeValid",
-                )
+            problem = _feature_problem(
+                "warning",
+                "repaired_geometry",
+                f"invalid geometry ({row['reason']}) repaired with ST_MakeValid",
+                item.props,
+                item.index,
             )
+            problem.area_m2 = round(area, 1)
         else:
             item.ok = False
-            problems.append(
-                Problem(
-                    severity="error",
-                    kind="invalid_geometry",
-                    code=item.props.code,
-                    feature=item.index,
-                    message=f"invalid geometry ({row.reason}) that no repair leaves an area to",
-                )
+            problem = _feature_problem(
+                "error",
+                "invalid_geometry",
+                f"invalid geometry ({row['reason']}) that no repair leaves an area to",
+                item.props,
+                item.index,
             )
+        problems.append(problem)
 
 
 def _orphans(items: list[_Item], problems: list[Problem]) -> None:
@@ -409,185 +378,176 @@ def _orphans(items: list[_Item], problems: list[Problem]) -> None:
             )
 
 
-async def _upsert(conn: AsyncConnection, district_id: int, progress: Progress) -> tuple[set[str], set[str]]:
+# One level of staged grids; only rows that differ are written, so re-importing a file touches
+# nothing. Arguments: district id (twice), level.
+_UPSERT_LEVEL = """
+INSERT INTO grids (district_id, parent_id, code, name, level, unit_id, geom, area_m2)
+SELECT {}::integer, parent.id, s.code, s.name, s.level, s.unit_id, s.geom, ST_Area(s.geom::geography)
+FROM grid_import s LEFT JOIN grids parent ON parent.district_id = {} AND parent.code = s.parent_code
+WHERE s.level = {} AND s.ok
+ON CONFLICT (district_id, code) DO UPDATE SET
+    parent_id = EXCLUDED.parent_id, name = EXCLUDED.name, level = EXCLUDED.level,
+    unit_id = EXCLUDED.unit_id, geom = EXCLUDED.geom, area_m2 = EXCLUDED.area_m2
+WHERE grids.parent_id IS DISTINCT FROM EXCLUDED.parent_id OR grids.name IS DISTINCT FROM EXCLUDED.name
+   OR grids.level IS DISTINCT FROM EXCLUDED.level OR grids.unit_id IS DISTINCT FROM EXCLUDED.unit_id
+   OR ST_AsEWKB(grids.geom) IS DISTINCT FROM ST_AsEWKB(EXCLUDED.geom)
+RETURNING code, xmax = 0 AS inserted
+"""
+
+
+async def _upsert(district_id: int, progress: Progress) -> tuple[set[str], set[str]]:
     """Write the staged grids, parents first; returns the codes created and the codes updated."""
     created: set[str] = set()
     updated: set[str] = set()
-    parent = aliased(GRIDS)
-    s = _STAGE.c
     for done, level in enumerate(LEVELS, 1):
-        rows = (
-            select(
-                literal(district_id),
-                parent.c.id,
-                s.code,
-                s.name,
-                s.level,
-                s.unit_id,
-                s.geom,
-                func.ST_Area(func.Geography(s.geom)),
-            )
-            .select_from(
-                _STAGE.outerjoin(
-                    parent, and_(parent.c.district_id == district_id, parent.c.code == s.parent_code)
-                )
-            )
-            .where(s.level == level, s.ok)
-        )
-        statement = pg_insert(GRIDS).from_select(
-            ["district_id", "parent_id", "code", "name", "level", "unit_id", "geom", "area_m2"], rows
-        )
-        new = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=[GRIDS.c.district_id, GRIDS.c.code],
-            set_={c: new[c] for c in ("parent_id", "name", "level", "unit_id", "geom", "area_m2")},
-            # Only rows that differ are written, so re-importing a file touches nothing.
-            where=or_(
-                *(GRIDS.c[c].is_distinct_from(new[c]) for c in ("parent_id", "name", "level", "unit_id")),
-                func.ST_AsEWKB(GRIDS.c.geom).is_distinct_from(func.ST_AsEWKB(new.geom)),
-            ),
-        ).returning(GRIDS.c.code, text("xmax = 0"))
-        for code, inserted in await conn.execute(statement):
-            (created if inserted else updated).add(code)
+        for row in await fetch(_UPSERT_LEVEL, district_id, district_id, level):
+            (created if row["inserted"] else updated).add(row["code"])
         progress("write grids", done, len(LEVELS))
-    updated |= await _sync_workers(conn, district_id)
+    updated |= await _sync_workers(district_id)
     return created, updated - created
 
 
-async def _sync_workers(conn: AsyncConnection, district_id: int) -> set[str]:
-    """Make each imported grid's workers exactly the file's; returns the codes whose workers changed."""
-    s = _STAGE.c
-    grid = (
-        select(GRIDS.c.id, GRIDS.c.code, s.worker_ids)
-        .join(_STAGE, and_(GRIDS.c.district_id == district_id, GRIDS.c.code == s.code, s.ok))
-        .subquery()
-    )
-    removed = await conn.execute(
-        GRID_WORKERS.delete()
-        .where(GRID_WORKERS.c.grid_id == grid.c.id, GRID_WORKERS.c.user_id != all_(grid.c.worker_ids))
-        .returning(grid.c.code)
-    )
-    changed = {code for (code,) in removed}
-    user = func.unnest(grid.c.worker_ids).table_valued("user_id").render_derived(name="u")
-    added = await conn.execute(
-        pg_insert(GRID_WORKERS)
-        .from_select(
-            ["district_id", "grid_id", "user_id"],
-            select(literal(district_id), grid.c.id, user.c.user_id).select_from(
-                grid.join(user, literal(True))
-            ),
-        )
-        .on_conflict_do_nothing(index_elements=[GRID_WORKERS.c.grid_id, GRID_WORKERS.c.user_id])
-        .returning(GRID_WORKERS.c.grid_id)
-    )
-    added_ids = [grid_id for (grid_id,) in added]
-    if added_ids:
-        changed |= set((await conn.execute(select(GRIDS.c.code).where(GRIDS.c.id.in_(added_ids)))).scalars())
-    return changed
+# Each imported grid's workers become exactly the file's. Arguments: district id (once, twice).
+_REMOVE_WORKERS = """
+DELETE FROM grid_workers w USING grids g, grid_import s
+WHERE g.district_id = {} AND g.code = s.code AND s.ok AND w.grid_id = g.id AND w.user_id <> ALL(s.worker_ids)
+RETURNING g.code
+"""
+_ADD_WORKERS = """
+WITH added AS (
+    INSERT INTO grid_workers (district_id, grid_id, user_id)
+    SELECT {}::integer, g.id, u.user_id
+    FROM grids g JOIN grid_import s ON g.district_id = {} AND g.code = s.code AND s.ok,
+         unnest(s.worker_ids) AS u(user_id)
+    ON CONFLICT (grid_id, user_id) DO NOTHING
+    RETURNING grid_id
+)
+SELECT DISTINCT g.code FROM added JOIN grids g ON g.id = added.grid_id
+"""
 
 
-async def _topology(conn: AsyncConnection, district_id: int, tolerance_m2: float) -> list[Problem]:
-    """Outside-parent, overlap and gap warnings for the whole district as it now stands."""
+async def _sync_workers(district_id: int) -> set[str]:
+    """Returns the codes whose workers changed."""
+    removed = await fetch(_REMOVE_WORKERS, district_id)
+    added = await fetch(_ADD_WORKERS, district_id, district_id)
+    return {r["code"] for r in removed} | {r["code"] for r in added}
+
+
+# The topology checks of the district as it now stands. Each row: code, other (or null), level,
+# area (m², geography) and a point (x, y) inside the area. Argument: district id.
+_OUTSIDE_PARENT = """
+SELECT child.code, parent.code AS other, child.level, ST_Area(d.geom::geography) AS area,
+       ST_X(ST_PointOnSurface(d.geom)) AS x, ST_Y(ST_PointOnSurface(d.geom)) AS y
+FROM grids child JOIN grids parent ON parent.id = child.parent_id,
+     LATERAL (SELECT ST_Difference(child.geom, parent.geom) AS geom) d
+WHERE child.district_id = {} AND NOT ST_CoveredBy(child.geom, parent.geom)
+ORDER BY child.code
+"""
+# Interiors meet (`T********`): more than a shared edge or corner.
+_OVERLAPS = """
+SELECT a.code, b.code AS other, a.level, ST_Area(d.geom::geography) AS area,
+       ST_X(ST_PointOnSurface(d.geom)) AS x, ST_Y(ST_PointOnSurface(d.geom)) AS y
+FROM grids a JOIN grids b
+  ON b.district_id = a.district_id AND b.level = a.level AND a.code < b.code AND a.geom && b.geom,
+     LATERAL (SELECT ST_Intersection(a.geom, b.geom) AS geom) d
+WHERE a.district_id = {} AND ST_Relate(a.geom, b.geom, 'T********')
+ORDER BY a.code, b.code
+"""
+_GAPS = """
+SELECT community.code, NULL AS other, community.level, ST_Area(d.geom::geography) AS area,
+       ST_X(ST_PointOnSurface(d.geom)) AS x, ST_Y(ST_PointOnSurface(d.geom)) AS y
+FROM grids community,
+     LATERAL (
+         SELECT ST_Difference(community.geom, coalesce(
+             (SELECT ST_Union(cell.geom) FROM grids cell
+              WHERE cell.parent_id = community.id AND cell.level = 'cell'),
+             ST_GeomFromText('POLYGON EMPTY', 4326))) AS geom
+     ) d
+WHERE community.district_id = {} AND community.level = 'community'
+ORDER BY community.code
+"""
+_TOPOLOGY: tuple[tuple[str, str, Callable[[dict[str, Any]], str]], ...] = (
+    (
+        "outside_parent",
+        _OUTSIDE_PARENT,
+        lambda r: f"{r['area']:.1f} m² lie outside its parent {r['other']!r}",
+    ),
+    (
+        "overlap",
+        _OVERLAPS,
+        lambda r: f"{r['level']}s {r['code']!r} and {r['other']!r} overlap on {r['area']:.1f} m²",
+    ),
+    ("gap", _GAPS, lambda r: f"{r['area']:.1f} m² of community {r['code']!r} are in no cell"),
+)
+
+
+def _topology_warning(kind: str, row: dict[str, Any], message: str) -> Problem:
+    at = (round(row["x"], 7), round(row["y"], 7)) if row["x"] is not None else None
+    return Problem(
+        severity="warning",
+        kind=kind,
+        code=row["code"],
+        other=row["other"],
+        area_m2=round(row["area"], 1),
+        at=at,
+        message=message,
+    )
+
+
+async def _topology(district_id: int, tolerance_m2: float) -> list[Problem]:
+    """Outside-parent, overlap and gap warnings; differences up to `tolerance_m2` are noise."""
     problems = []
-    child, parent = aliased(GRIDS), aliased(GRIDS)
-    outside = func.ST_Difference(child.c.geom, parent.c.geom)
-    for row in await conn.execute(
-        select(
-            child.c.code,
-            parent.c.code.label("parent"),
-            func.ST_Area(func.Geography(outside)).label("area"),
-            func.ST_PointOnSurface(outside).label("at"),
-        )
-        .join(parent, parent.c.id == child.c.parent_id)
-        .where(child.c.district_id == district_id, ~func.ST_CoveredBy(child.c.geom, parent.c.geom))
-    ):
-        if row.area > tolerance_m2:
-            problems.append(
-                Problem(
-                    severity="warning",
-                    kind="outside_parent",
-                    code=row.code,
-                    other=row.parent,
-                    area_m2=round(row.area, 1),
-                    at=_point(row.at),
-                    message=f"{row.area:.1f} m² lie outside its parent {row.parent!r}",
-                )
-            )
-    a, b = aliased(GRIDS), aliased(GRIDS)
-    shared = func.ST_Intersection(a.c.geom, b.c.geom)
-    for row in await conn.execute(
-        select(
-            a.c.code,
-            b.c.code.label("other"),
-            a.c.level,
-            func.ST_Area(func.Geography(shared)).label("area"),
-            func.ST_PointOnSurface(shared).label("at"),
-        )
-        .join(
-            b,
-            and_(
-                b.c.district_id == a.c.district_id,
-                b.c.level == a.c.level,
-                a.c.code < b.c.code,
-                a.c.geom.op("&&")(b.c.geom),
-            ),
-        )
-        # Interiors meet: more than a shared edge or corner.
-        .where(a.c.district_id == district_id, func.ST_Relate(a.c.geom, b.c.geom, "T********"))
-        .order_by(a.c.code, b.c.code)
-    ):
-        if row.area > tolerance_m2:
-            problems.append(
-                Problem(
-                    severity="warning",
-                    kind="overlap",
-                    code=row.code,
-                    other=row.other,
-                    area_m2=round(row.area, 1),
-                    at=_point(row.at),
-                    message=f"{row.level}s {row.code!r} and {row.other!r} overlap on {row.area:.1f} m²",
-                )
-            )
-    community, cell = aliased(GRIDS), aliased(GRIDS)
-    cells = (
-        select(func.ST_Union(cell.c.geom))
-        .where(cell.c.parent_id == community.c.id, cell.c.level == "cell")
-        .scalar_subquery()
-    )
-    gap = func.ST_Difference(
-        community.c.geom, func.coalesce(cells, func.ST_GeomFromText("POLYGON EMPTY", 4326))
-    )
-    gaps = (
-        select(community.c.code, gap.label("gap"))
-        .where(community.c.district_id == district_id, community.c.level == "community")
-        .subquery()
-    )
-    for row in await conn.execute(
-        select(
-            gaps.c.code,
-            func.ST_Area(func.Geography(gaps.c.gap)).label("area"),
-            func.ST_PointOnSurface(gaps.c.gap).label("at"),
-        ).order_by(gaps.c.code)
-    ):
-        if row.area > tolerance_m2:
-            problems.append(
-                Problem(
-                    severity="warning",
-                    kind="gap",
-                    code=row.code,
-                    area_m2=round(row.area, 1),
-                    at=_point(row.at),
-                    message=f"{row.area:.1f} m² of community {row.code!r} are in no cell",
-                )
-            )
+    for kind, sql, message in _TOPOLOGY:
+        rows = await fetch(sql, district_id)
+        problems += [_topology_warning(kind, r, message(r)) for r in rows if r["area"] > tolerance_m2]
     return problems
 
 
-def _point(wkb: Any) -> tuple[float, float] | None:
-    if wkb is None:
-        return None
-    point = to_shape(wkb)
-    return (round(point.x, 7), round(point.y, 7)) if not point.is_empty else None
+def _report(
+    district_id: int,
+    total: int,
+    items: list[_Item],
+    written: tuple[set[str], set[str]] | None,
+    committed: bool,
+    problems: list[Problem],
+) -> ImportReport:
+    problems.sort(
+        key=lambda p: (
+            p.severity != "error",
+            p.feature if p.feature is not None else math.inf,
+            p.code or "",
+            p.kind,
+        )
+    )
+    created, updated = written or (set(), set())
+    stored = sum(1 for i in items if i.ok)
+    return ImportReport(
+        district_id=district_id,
+        features=total,
+        created=len(created),
+        updated=len(updated),
+        unchanged=stored - len(created) - len(updated),
+        rejected=total - stored,
+        committed=committed,
+        problems=problems,
+    )
+
+
+async def _write(
+    district_id: int, parsed: list[tuple[int, _Properties, list]], problems: list[Problem], progress: Progress
+) -> tuple[list[_Item], tuple[set[str], set[str]]]:
+    """Check, stage, repair and upsert; the caller decides whether it all stays."""
+    items = await _references(district_id, parsed, problems)
+    await _stage(items, progress)
+    await _repair(items, problems)
+    _orphans(items, problems)
+    await fetch(
+        "UPDATE grid_import SET ok = false WHERE idx = ANY({}::integer[])",
+        [i.index for i in items if not i.ok],
+    )
+    written = await _upsert(district_id, progress)
+    await fetch("DROP TABLE grid_import")
+    return items, written
 
 
 async def import_grids(
@@ -604,103 +564,50 @@ async def import_grids(
     total, parsed = _parse(data, problems)
     progress("parse", total, total)
     if any(p.kind == "bad_file" for p in problems):
-        return ImportReport(
-            district_id=district_id,
-            features=0,
-            created=0,
-            updated=0,
-            unchanged=0,
-            rejected=0,
-            committed=False,
-            problems=problems,
-        )
-    # Leaving the connection without a commit rolls the transaction back (errors, dry runs, exceptions).
-    async with engine().connect() as conn:
-        transaction = await conn.begin()
-        items = await _references(conn, district_id, parsed, problems)
-        await _stage(conn, items, progress)
-        await _repair(conn, items, problems)
-        _orphans(items, problems)
-        rejected = [i.index for i in items if not i.ok]
-        if rejected:
-            await conn.execute(update(_STAGE).where(_STAGE.c.idx.in_(rejected)).values(ok=False))
-        created, updated = await _upsert(conn, district_id, progress)
-        problems += await _topology(conn, district_id, tolerance_m2)
+        return _report(district_id, 0, [], None, False, problems)
+    async with transaction() as tx:
+        # A savepoint, so errors and dry runs undo exactly this import, inside a caller's transaction too.
+        start = await tx.savepoint("grid_import")
+        items, written = await _write(district_id, parsed, problems, progress)
+        problems += await _topology(district_id, tolerance_m2)
         progress("check topology", 1, 1)
         committed = commit and not any(p.severity == "error" for p in problems)
-        if committed:
-            await transaction.commit()
-    problems.sort(
-        key=lambda p: (
-            p.severity != "error",
-            p.feature if p.feature is not None else math.inf,
-            p.code or "",
-            p.kind,
-        )
-    )
-    stored = sum(1 for i in items if i.ok)
-    return ImportReport(
-        district_id=district_id,
-        features=total,
-        created=len(created),
-        updated=len(updated),
-        unchanged=stored - len(created) - len(updated),
-        rejected=total - stored,
-        committed=committed,
-        problems=problems,
-    )
+        if not committed:
+            await start.rollback_to()
+    return _report(district_id, total, items, written, committed, problems)
+
+
+# Parents before children in the answer; `{}::text IS NULL` means every level. Arguments: district
+# id, digits, level (twice).
+_EXPORT = """
+SELECT g.code, g.name, g.level, parent.code AS parent, u.code AS unit,
+       coalesce((SELECT array_agg(usr.username ORDER BY usr.username)
+                 FROM grid_workers w JOIN app_users usr ON usr.id = w.user_id WHERE w.grid_id = g.id),
+                ARRAY[]::varchar[]) AS workers,
+       ST_AsGeoJSON(g.geom, {}) AS geometry
+FROM grids g LEFT JOIN grids parent ON parent.id = g.parent_id LEFT JOIN units u ON u.id = g.unit_id
+WHERE g.district_id = {} AND g.geom IS NOT NULL AND ({}::text IS NULL OR g.level = {})
+"""
 
 
 async def export_grids(district_id: int, level: Level | None = None) -> dict[str, Any]:
     """The district's grids as the FeatureCollection `import_grids` reads, parents before children."""
-    parent = aliased(GRIDS)
-    workers = (
-        select(
-            func.coalesce(
-                func.array_agg(aggregate_order_by(USERS.c.username, USERS.c.username)),
-                literal([], ARRAY(String)),
-            )
-        )
-        .select_from(GRID_WORKERS.join(USERS, USERS.c.id == GRID_WORKERS.c.user_id))
-        .where(GRID_WORKERS.c.grid_id == GRIDS.c.id)
-        .scalar_subquery()
-    )
-    query = (
-        select(
-            GRIDS.c.code,
-            GRIDS.c.name,
-            GRIDS.c.level,
-            parent.c.code.label("parent"),
-            UNITS.c.code.label("unit"),
-            workers.label("workers"),
-            func.ST_AsGeoJSON(GRIDS.c.geom, _EXPORT_DIGITS).label("geometry"),
-        )
-        .select_from(
-            GRIDS.outerjoin(parent, parent.c.id == GRIDS.c.parent_id).outerjoin(
-                UNITS, UNITS.c.id == GRIDS.c.unit_id
-            )
-        )
-        .where(GRIDS.c.district_id == district_id, GRIDS.c.geom.is_not(None))
-    )
-    if level is not None:
-        query = query.where(GRIDS.c.level == level)
-    async with engine().connect() as conn:
-        rows = (await conn.execute(query)).all()
-    rows.sort(key=lambda r: (_RANK[r.level], r.code))
+    rows = await fetch(_EXPORT, _EXPORT_DIGITS, district_id, level, level)
+    rows.sort(key=lambda r: (_RANK[r["level"]], r["code"]))
     return {
         "type": "FeatureCollection",
         "features": [
             {
                 "type": "Feature",
-                "id": r.code,
-                "geometry": msgspec.json.decode(r.geometry),
+                "id": r["code"],
+                "geometry": msgspec.json.decode(r["geometry"]),
                 "properties": {
-                    "code": r.code,
-                    "name": r.name,
-                    "level": r.level,
-                    "parent": r.parent,
-                    "unit": r.unit,
-                    "workers": list(r.workers),
+                    "code": r["code"],
+                    "name": r["name"],
+                    "level": r["level"],
+                    "parent": r["parent"],
+                    "unit": r["unit"],
+                    "workers": list(r["workers"]),
                 },
             }
             for r in rows

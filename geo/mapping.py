@@ -8,7 +8,8 @@ shared edges may part by up to that half pixel.
 
 The light of a case is `server.calendar.lights.light_sql`, the SQL form of the one light rule, so
 the map can colour and count cases without loading them: yellow from `warn_at` inclusive, red
-from `due_at` inclusive, judged at `resolved_at` when the case is resolved, else at the given instant.
+from `due_at` inclusive, judged at `resolved_at` when the case is resolved, else at the given instant
+(bound once, as `clock.now`). Which cases an actor sees is `server.cases.scope.visibility_sql`.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from sqlalchemy import DateTime, bindparam, func, literal_column, or_, select
-from sqlalchemy.sql.elements import ColumnElement
 
 from geo.importer import Level
-from geo.tables import CASES, GRIDS, case_visibility, engine
 from server.accounts.domain import Actor
 from server.calendar.lights import light_sql
 from server.calendar.workdays import require_aware
 from server.cases.domain import OPEN_STATUSES, Light
+from server.cases.scope import visibility_sql
+from server.db import fetch
 from server.errors import DomainError
 
 __all__ = [
@@ -150,51 +150,42 @@ def tolerance_for_zoom(zoom: int) -> float:
     return 360.0 / (_TILE_PIXELS * 2**zoom) / 2
 
 
-def _now(now: datetime):
-    return bindparam("now", now, DateTime(timezone=True))
+# The instant the lights are judged at, bound once: `FROM cases, (SELECT {}::timestamptz AS now) clock`.
+_CLOCK = "(SELECT {}::timestamptz AS now) AS clock"
+_LIGHT = light_sql("cases.due_at", "cases.warn_at", "cases.resolved_at", "clock.now")
 
 
-def _case_light(now: datetime) -> ColumnElement[str]:
-    # The one light rule (server.calendar.lights), judged at the server's `now`: an aware datetime
-    # the server made, so its ISO text is safe to inline.
-    at = f"'{require_aware(now, 'now').isoformat()}'::timestamptz"
-    return literal_column(light_sql("cases.due_at", "cases.warn_at", "cases.resolved_at", at))
+def _sql(template: str, **clauses: str) -> str:
+    """A query template with its `%(name)s` slots filled: the light, the clock and the given clauses
+    (each with its own `{}` placeholders, whose arguments the caller passes in text order)."""
+    return template % {"light": _LIGHT, "clock": _CLOCK, **clauses}
+
+
+# Arguments: simplification tolerance (degrees), decimal places, district id, level.
+_GRIDS = """
+SELECT id, code, name, level, parent_id, unit_id, area_m2,
+       ST_AsGeoJSON(ST_ForcePolygonCCW(ST_Multi(ST_SimplifyPreserveTopology(geom, {}))), {}) AS geometry
+FROM grids
+WHERE district_id = {} AND level = {} AND geom IS NOT NULL
+ORDER BY code
+"""
 
 
 async def grids_geojson(district_id: int, level: Level, zoom: int) -> GridFeatureCollection:
     tolerance = tolerance_for_zoom(zoom)
-    outline = func.ST_AsGeoJSON(
-        func.ST_ForcePolygonCCW(func.ST_Multi(func.ST_SimplifyPreserveTopology(GRIDS.c.geom, tolerance))),
-        _MAP_DIGITS,
-    )
-    query = (
-        select(
-            GRIDS.c.id,
-            GRIDS.c.code,
-            GRIDS.c.name,
-            GRIDS.c.level,
-            GRIDS.c.parent_id,
-            GRIDS.c.unit_id,
-            GRIDS.c.area_m2,
-            outline.label("geometry"),
-        )
-        .where(GRIDS.c.district_id == district_id, GRIDS.c.level == level, GRIDS.c.geom.is_not(None))
-        .order_by(GRIDS.c.code)
-    )
-    async with engine().connect() as conn:
-        rows = (await conn.execute(query)).all()
+    rows = await fetch(_GRIDS, tolerance, _MAP_DIGITS, district_id, level)
     features = [
         GridFeature(
-            id=r.id,
-            geometry=msgspec.json.decode(r.geometry, type=MultiPolygon),
+            id=r["id"],
+            geometry=msgspec.json.decode(r["geometry"], type=MultiPolygon),
             properties=GridProperties(
-                id=r.id,
-                code=r.code,
-                name=r.name,
-                level=r.level,
-                parent_id=r.parent_id,
-                unit_id=r.unit_id,
-                area_m2=r.area_m2,
+                id=r["id"],
+                code=r["code"],
+                name=r["name"],
+                level=r["level"],
+                parent_id=r["parent_id"],
+                unit_id=r["unit_id"],
+                area_m2=r["area_m2"],
             ),
         )
         for r in rows
@@ -202,50 +193,54 @@ async def grids_geojson(district_id: int, level: Level, zoom: int) -> GridFeatur
     return GridFeatureCollection(features=features, level=level, zoom=zoom, tolerance_deg=tolerance)
 
 
-def _in_bbox(box: BBox):
-    def envelope(west: float, east: float):
-        return CASES.c.location.op("&&")(func.ST_MakeEnvelope(west, box.min_lat, east, box.max_lat, 4326))
+_ENVELOPE = "cases.location && ST_MakeEnvelope({}, {}, {}, {}, 4326)"
 
+
+def _in_bbox(box: BBox) -> tuple[str, list[float]]:
+    """The box as a test the GiST index on `cases.location` answers; two boxes across the antimeridian."""
     if box.min_lon <= box.max_lon:
-        return envelope(box.min_lon, box.max_lon)
-    return or_(envelope(box.min_lon, 180.0), envelope(-180.0, box.max_lon))
+        return _ENVELOPE, [box.min_lon, box.min_lat, box.max_lon, box.max_lat]
+    return (
+        f"({_ENVELOPE} OR {_ENVELOPE})",
+        [box.min_lon, box.min_lat, 180.0, box.max_lat, -180.0, box.min_lat, box.max_lon, box.max_lat],
+    )
+
+
+# Slots filled by `_sql`; arguments: now, visibility's, the box's, limit.
+_CASES_IN_BOX = """
+SELECT cases.id, ticket, status, urgency, type, category_id, grid_id, %(light)s AS light,
+       ST_X(location) AS lon, ST_Y(location) AS lat
+FROM cases, %(clock)s
+WHERE %(visible)s AND %(in_box)s
+ORDER BY registered_at DESC, cases.id
+LIMIT {}
+"""
 
 
 async def cases_in_bbox(actor: Actor, box: BBox, now: datetime, limit: int) -> CaseFeatureCollection:
     """Visible cases located in the box, newest first, at most `limit`."""
-    light = _case_light(now).label("light")
-    query = (
-        select(
-            CASES.c.id,
-            CASES.c.ticket,
-            CASES.c.status,
-            CASES.c.urgency,
-            CASES.c.type,
-            CASES.c.category_id,
-            CASES.c.grid_id,
-            light,
-            func.ST_X(CASES.c.location).label("lon"),
-            func.ST_Y(CASES.c.location).label("lat"),
-        )
-        .where(case_visibility(actor), _in_bbox(box))
-        .order_by(CASES.c.registered_at.desc(), CASES.c.id)
-        .limit(limit + 1)
+    visible, visible_args = visibility_sql(actor)
+    in_box, box_args = _in_bbox(box)
+    rows = await fetch(
+        _sql(_CASES_IN_BOX, visible=visible, in_box=in_box),
+        require_aware(now, "now"),
+        *visible_args,
+        *box_args,
+        limit + 1,
     )
-    async with engine().connect() as conn:
-        rows = (await conn.execute(query)).all()
     features = [
         CaseFeature(
-            id=str(r.id),
-            geometry=Point(coordinates=(r.lon, r.lat)),
+            id=str(r["id"]),
+            geometry=Point(coordinates=(r["lon"], r["lat"])),
             properties=CaseProperties(
-                id=str(r.id),
-                ticket=r.ticket,
-                status=r.status,
-                light=r.light,
-                urgency=r.urgency,
-                type=r.type,
-                category_id=r.category_id,
-                grid_id=r.grid_id,
+                id=str(r["id"]),
+                ticket=r["ticket"],
+                status=r["status"],
+                light=r["light"],
+                urgency=r["urgency"],
+                type=r["type"],
+                category_id=r["category_id"],
+                grid_id=r["grid_id"],
             ),
         )
         for r in rows[:limit]
@@ -257,52 +252,51 @@ async def cases_in_bbox(actor: Actor, box: BBox, now: datetime, limit: int) -> C
     )
 
 
+# Slots filled by `_sql`; arguments: now, visibility's, open statuses, district id.
+_CELL_COUNTS = """
+SELECT g.id, g.code, g.name,
+       count(c.grid_id) AS open,
+       count(c.grid_id) FILTER (WHERE c.overdue) AS overdue,
+       count(c.grid_id) FILTER (WHERE c.light = 'green') AS green,
+       count(c.grid_id) FILTER (WHERE c.light = 'yellow') AS yellow,
+       count(c.grid_id) FILTER (WHERE c.light = 'red') AS red
+FROM grids g
+LEFT JOIN (
+    SELECT cases.grid_id, %(light)s AS light, cases.due_at <= clock.now AS overdue
+    FROM cases, %(clock)s
+    WHERE %(visible)s AND cases.status = ANY({}::varchar[])
+) c ON c.grid_id = g.id
+WHERE g.district_id = {} AND g.level = 'cell'
+GROUP BY g.id
+ORDER BY g.code
+"""
+
+
 async def cell_counts(actor: Actor, now: datetime) -> CellCounts:
     """Per cell of the district: open cases (registered to on site), overdue ones, and their lights.
 
     Overdue means open with its deadline passed, which is the red light of an open case; the
     lights split the open cases. Cases the actor may not see are not counted.
     """
-    now_param = _now(now)
-    light = _case_light(now)
-    is_open = CASES.c.status.in_(sorted(OPEN_STATUSES))
-    cases = (
-        select(CASES.c.grid_id, light.label("light"), CASES.c.due_at)
-        .where(case_visibility(actor), is_open)
-        .subquery()
+    visible, visible_args = visibility_sql(actor)
+    rows = await fetch(
+        _sql(_CELL_COUNTS, visible=visible),
+        require_aware(now, "now"),
+        *visible_args,
+        sorted(OPEN_STATUSES),
+        actor.district_id,
     )
-    query = (
-        select(
-            GRIDS.c.id,
-            GRIDS.c.code,
-            GRIDS.c.name,
-            func.count(cases.c.grid_id).label("open"),
-            func.count(cases.c.grid_id).filter(cases.c.due_at <= now_param).label("overdue"),
-            *(
-                func.count(cases.c.grid_id).filter(cases.c.light == colour).label(colour)
-                for colour in ("green", "yellow", "red")
-            ),
+    counts = [
+        CellCount(
+            grid_id=r["id"],
+            code=r["code"],
+            name=r["name"],
+            open=r["open"],
+            overdue=r["overdue"],
+            green=r["green"],
+            yellow=r["yellow"],
+            red=r["red"],
         )
-        .select_from(GRIDS.outerjoin(cases, cases.c.grid_id == GRIDS.c.id))
-        .where(GRIDS.c.district_id == actor.district_id, GRIDS.c.level == "cell")
-        .group_by(GRIDS.c.id)
-        .order_by(GRIDS.c.code)
-    )
-    async with engine().connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return CellCounts(
-        at=now,
-        cells=[
-            CellCount(
-                grid_id=r.id,
-                code=r.code,
-                name=r.name,
-                open=r.open,
-                overdue=r.overdue,
-                green=r.green,
-                yellow=r.yellow,
-                red=r.red,
-            )
-            for r in rows
-        ],
-    )
+        for r in rows
+    ]
+    return CellCounts(at=now, cells=counts)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import swagger_ui_bundle
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -16,25 +15,27 @@ from geo.addresses.controllers import AddressController
 from geo.addresses.search import AddressRegister
 from geo.assign import cell_at
 from geo.controllers import GEO_ROUTES
-from geo.tables import dispose_engines
 from server.accounts.controllers import AuthController, DeviceController
 from server.accounts.service import provide_actor
 from server.calendar.controllers import CalendarController
 from server.cases.controllers import CaseController, CaseTransitionController
 from server.db import close_pool, start_pool
-from server.http import EXCEPTION_HANDLERS
+from server.http import EXCEPTION_HANDLERS, note_answer
+from server.open311.controllers import ApiKeyController, Open311Controller
 from server.photos.controllers import PhotoController
 from server.photos.storage import photo_store_from
-from server.settings import Settings, get_settings
+from server.settings import ROOT, Settings, get_settings
 from sync.controllers import SyncController
 
 __all__ = ["create_app"]
 
 SWAGGER_ASSETS = "/schema/assets"
+# Installed by `make` (`npm ci`, package.json): a Swagger UI that renders OpenAPI 3.1.
+SWAGGER_DIST = ROOT / "node_modules" / "swagger-ui-dist"
 
 
 def _openapi() -> OpenAPIConfig:
-    # The bundled docs page would load Swagger UI from a CDN; these assets ship in a wheel instead.
+    # The bundled docs page would load Swagger UI from a CDN these machines cannot reach.
     swagger = SwaggerRenderPlugin(
         path="/",
         js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
@@ -76,14 +77,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def close_database() -> None:
         await close_pool()
-        await dispose_engines()
 
     address_book = AddressRegister(settings)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not (SWAGGER_DIST / "swagger-ui-bundle.js").exists():
+        logging.getLogger(__name__).warning("%s is missing: /schema renders blank; run `make`", SWAGGER_DIST)
     assets = create_static_files_router(
         path=SWAGGER_ASSETS,
-        directories=[swagger_ui_bundle.swagger_ui_path],
+        directories=[SWAGGER_DIST],
         include_in_schema=False,
         name="swagger-assets",
     )
@@ -98,6 +100,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PhotoController,
             *GEO_ROUTES,
             AddressController,
+            Open311Controller,
+            ApiKeyController,
             assets,
         ],
         dependencies={
@@ -110,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "address_book": Provide(lambda: address_book, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        after_request=note_answer,
         openapi_config=_openapi(),
         on_startup=[open_database],
         on_shutdown=[close_database],

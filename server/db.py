@@ -11,13 +11,32 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
+
+from asyncpg import exceptions as pg
+from piccolo.engine.postgres import PostgresEngine
 
 from server.settings import ROOT
 from server.tables import Case
 
-__all__ = ["close_pool", "fetch", "migrate", "start_pool", "transaction"]
+__all__ = ["causes", "close_pool", "fetch", "is_outage", "migrate", "start_pool", "transaction"]
+
+# PostgreSQL is away rather than the query wrong: the connection broke or was refused (SQLSTATE
+# class 08), the server is starting, stopping or crashed (57P01–57P03), or it has no connection
+# slot or disk left (class 53).
+_OUTAGES = (
+    pg.PostgresConnectionError,
+    pg.AdminShutdownError,
+    pg.CrashShutdownError,
+    pg.CannotConnectNowError,
+    pg.InsufficientResourcesError,
+)
+
+
+def _engine() -> PostgresEngine:
+    return cast(PostgresEngine, Case._meta.db)
 
 
 async def _keep_session(connection: Any) -> None:
@@ -26,11 +45,11 @@ async def _keep_session(connection: Any) -> None:
 
 
 async def start_pool(max_size: int = 20) -> None:
-    await Case._meta.db.start_connection_pool(min_size=1, max_size=max_size, reset=_keep_session)
+    await _engine().start_connection_pool(min_size=1, max_size=max_size, reset=_keep_session)
 
 
 async def close_pool() -> None:
-    await Case._meta.db.close_connection_pool()
+    await _engine().close_connection_pool()
 
 
 @lru_cache(maxsize=512)
@@ -40,7 +59,7 @@ def _numbered(sql: str) -> str:
 
 
 async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
-    engine = Case._meta.db
+    engine = _engine()
     query = _numbered(sql)
     transaction = engine.current_transaction.get()
     if transaction is not None:
@@ -55,9 +74,40 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
         await connection.close()
 
 
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what caused it: SQLAlchemy's `orig`, `__cause__`, `__context__`."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
+
+
+def _from_driver(exc: BaseException) -> bool:
+    """Raised inside asyncpg: a refused or reset socket while connecting, not a file or HTTP error."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("asyncpg."):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database cannot be reached right now, so the request may be retried unchanged."""
+    return any(
+        isinstance(e, _OUTAGES) or (isinstance(e, OSError | TimeoutError) and _from_driver(e))
+        for e in causes(exc)
+    )
+
+
 def transaction() -> Any:
     """A transaction on the pool; `fetch` and Piccolo queries inside it join it."""
-    return Case._meta.db.transaction()
+    return _engine().transaction()
 
 
 def migrate(database_url: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DomainError", "StaleVersion"]
+__all__ = ["DomainError", "RetryLater", "StaleVersion"]
 
 
 class DomainError(Exception):
@@ -21,3 +21,11 @@ class StaleVersion(DomainError):
 
     def __init__(self, message: str, field: str = "version") -> None:
         super().__init__("stale_version", message, field, 409)
+
+
+class RetryLater(DomainError):
+    """Refused for now, not for good: the API answers `status` with `Retry-After: retry_after`."""
+
+    def __init__(self, code: str, message: str, retry_after: int, status: int = 429) -> None:
+        super().__init__(code, message, None, status)
+        self.retry_after = max(1, retry_after)

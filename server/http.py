@@ -1,17 +1,20 @@
 """One error body everywhere: `{code, message, field?}` (DESIGN §12).
 
 Litestar's own client errors (validation, unknown route, wrong method) and the domain's refusals
-(`DomainError`) are all translated here; anything unexpected is logged and answered as a 500 with
-the same shape, so a client never has to parse two formats.
+(`DomainError`) are all translated here; a database that is away is a 503 a client retries, a
+value the database cannot hold a 400, and anything else unexpected is logged and answered as a
+500 with the same shape, so a client never has to parse two formats.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
+from collections.abc import Mapping
 
 import msgspec
-from asyncpg.exceptions import DataError
+from asyncpg import exceptions as pg
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -22,9 +25,10 @@ from litestar.exceptions import (
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
-from server.errors import DomainError
+from server.db import is_outage
+from server.errors import DomainError, RetryLater
 
-__all__ = ["ErrorBody", "EXCEPTION_HANDLERS", "ERROR_RESPONSES", "error_response"]
+__all__ = ["ErrorBody", "EXCEPTION_HANDLERS", "ERROR_RESPONSES", "error_response", "note_answer"]
 
 log = logging.getLogger("gridcase")
 
@@ -35,12 +39,16 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
     field: str | None = None
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
-    return Response(content=ErrorBody(code=code, message=message, field=field), status_code=status)
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = ErrorBody(code=code, message=message, field=field)
+    return Response(content=body, status_code=status, headers=dict(headers or {}))
 
 
 def _domain(_: Request, exc: DomainError) -> Response:
-    return error_response(exc.status, exc.code, exc.message, exc.field)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RetryLater) else None
+    return error_response(exc.status, exc.code, exc.message, exc.field, headers)
 
 
 # msgspec names a missing or unknown field in the message and the object holding it in the key.
@@ -88,17 +96,66 @@ def _http(_: Request, exc: HTTPException) -> Response:
     if isinstance(exc.__cause__, SerializationException):
         return error_response(status, "malformed_json", f"the body is not valid JSON: {exc.detail}")
     code = _HTTP_CODES.get(status, "bad_request" if status < 500 else "server_error")
-    return error_response(status, code, str(exc.detail))
+    # Keeps what Litestar set, such as `Allow` on a 405 (RFC 9110).
+    return error_response(status, code, str(exc.detail), headers=exc.headers)
 
 
-def _unstorable(request: Request, exc: DataError) -> Response:
-    # PostgreSQL's data exceptions (SQLSTATE class 22) come from values a client sent that a column
-    # cannot hold: an id beyond the integer range, a NUL character in a text.
+# A value a client sent that a column cannot hold, told in the request's terms: PostgreSQL's data
+# exceptions (SQLSTATE class 22), and asyncpg's refusal to encode an argument (an id beyond int4),
+# which asyncpg only exports under `_base` (its public `DataError` is the SQLSTATE one).
+_UNSTORABLE: tuple[tuple[type[Exception], str], ...] = (
+    (pg.StringDataRightTruncationError, "a text in the request is longer than its field allows"),
+    (pg.CharacterNotInRepertoireError, "a text in the request holds a character that cannot be stored (NUL)"),
+    (pg.NumericValueOutOfRangeError, "a number or id in the request is out of range"),
+    (pg._base.DataError, "a number or id in the request is out of range"),
+    (pg.DataError, "a value in the request cannot be stored"),
+)
+# Seconds a client waits before retrying while the database is away; a restart takes a few.
+_OUTAGE_RETRY_AFTER = 2
+
+
+class _Outage:
+    """One warning when the database goes away and one line when it answers again (per worker
+    process), instead of a traceback for every request in between."""
+
+    since: float | None = None
+    refused = 0
+
+
+def _unavailable(request: Request, exc: BaseException) -> Response:
+    if _Outage.since is None:
+        _Outage.since, _Outage.refused = time.monotonic(), 0
+        log.warning("database unavailable (%s: %s); answering 503", type(exc).__name__, exc)
+    _Outage.refused += 1
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is not reachable for a moment; retry the same request",
+        headers={"Retry-After": str(_OUTAGE_RETRY_AFTER)},
+    )
+
+
+def note_answer(response: Response) -> Response:
+    """After every request (`after_request`): the first success after an outage ends it."""
+    if _Outage.since is not None and (response.status_code or 500) < 300:
+        log.warning(
+            "database available again after %.1f s; %d requests answered 503",
+            time.monotonic() - _Outage.since,
+            _Outage.refused,
+        )
+        _Outage.since = None
+    return response
+
+
+def _unstorable(request: Request, exc: Exception) -> Response:
+    message = next(m for kind, m in _UNSTORABLE if isinstance(exc, kind))
     log.info("refused a value on %s %s: %s", request.method, request.url.path, exc)
-    return error_response(400, "invalid_value", f"a value in the request cannot be stored: {exc}")
+    return error_response(400, "invalid_value", message)
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
+    if is_outage(exc):
+        return _unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "the server failed to handle this request")
 
@@ -108,7 +165,8 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     ValidationException: _validation,
     NotAuthorizedException: _http,
     HTTPException: _http,
-    DataError: _unstorable,
+    pg.DataError: _unstorable,
+    pg._base.DataError: _unstorable,
     Exception: _unexpected,
 }
 
@@ -122,5 +180,7 @@ ERROR_RESPONSES = {
         (404, "Unknown or out of scope"),
         (409, "Conflicts with the case's state"),
         (422, "A rule of the domain refused the input"),
+        (429, "Too many attempts; retry after `Retry-After` seconds"),
+        (503, "The database is away for a moment; retry after `Retry-After` seconds"),
     )
 }

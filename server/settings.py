@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from argon2.profiles import RFC_9106_LOW_MEMORY
 
 __all__ = ["Settings", "get_settings", "ROOT"]
 
@@ -18,8 +19,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Empty means: start a private cluster under data_dir (make run) or in a temp dir (tests).
     database_url: str = ""
     data_dir: str = str(ROOT / ".data")
+    # The private cluster's port; 0 picks a free one at each start.
+    pg_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     # Signs nothing: tokens are random and stored hashed; kept for future signed URLs.
     token_ttl_hours: int = 12
     demo_password: str = "gridcase"
@@ -35,9 +38,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     minio_region: str = "us-east-1"
     # apprise URLs; empty means messages wait in the outbox the console shows.
     alert_urls: tuple[str, ...] = ()
+    # Submissions a civic app may make a minute with one api_key (Open311 POST requests).
+    open311_requests_per_minute: int = 60
     sync_max_batch: int = 100
     sync_max_pull: int = 500
     sync_max_body_bytes: int = 1024 * 1024
+    # Signs pull cursors; empty: a secret generated into <data_dir>/cursor_secret on first use.
+    cursor_secret: str = ""
     timezone: str = "Asia/Shanghai"
     # Geocoding at intake (geo.addresses.ranking.clear_best): the best entry is taken only with at
     # least this score and this margin over any rival farther than geocode_agree_m from it.
@@ -46,11 +53,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     geocode_agree_m: float = 150.0
     # A point with no typed address takes the nearest register entry's within this distance.
     reverse_geocode_max_m: float = 100.0
+    # Argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile). Tests choose
+    # cheap ones; a stored hash of other parameters is rehashed at the user's next log-in.
+    argon2_time_cost: int = RFC_9106_LOW_MEMORY.time_cost
+    argon2_memory_kib: int = RFC_9106_LOW_MEMORY.memory_cost
+    argon2_parallelism: int = RFC_9106_LOW_MEMORY.parallelism
+    # Log-in throttling, per username and per client address: after this many failures in a row,
+    # each further attempt waits lock_seconds, doubling per failure up to lock_max_seconds.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    login_lock_seconds: int = 30
+    login_lock_max_seconds: int = 15 * 60
 
 
 _ENV = {
     "database_url": "DATABASE_URL",
     "data_dir": "GRIDCASE_DATA_DIR",
+    "pg_port": "GRIDCASE_PG_PORT",
     "host": "GRIDCASE_HOST",
     "port": "GRIDCASE_PORT",
     "token_ttl_hours": "GRIDCASE_TOKEN_TTL_HOURS",
@@ -66,14 +85,23 @@ _ENV = {
     "minio_secure": "MINIO_SECURE",
     "minio_region": "MINIO_REGION",
     "alert_urls": "GRIDCASE_ALERT_URLS",
+    "open311_requests_per_minute": "GRIDCASE_OPEN311_REQUESTS_PER_MINUTE",
     "sync_max_batch": "GRIDCASE_SYNC_MAX_BATCH",
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",
+    "cursor_secret": "GRIDCASE_CURSOR_SECRET",
     "timezone": "GRIDCASE_TIMEZONE",
     "geocode_min_score": "GRIDCASE_GEOCODE_MIN_SCORE",
     "geocode_min_margin": "GRIDCASE_GEOCODE_MIN_MARGIN",
     "geocode_agree_m": "GRIDCASE_GEOCODE_AGREE_M",
     "reverse_geocode_max_m": "GRIDCASE_REVERSE_GEOCODE_MAX_M",
+    "argon2_time_cost": "GRIDCASE_ARGON2_TIME_COST",
+    "argon2_memory_kib": "GRIDCASE_ARGON2_MEMORY_KIB",
+    "argon2_parallelism": "GRIDCASE_ARGON2_PARALLELISM",
+    "login_max_failures": "GRIDCASE_LOGIN_MAX_FAILURES",
+    "login_max_failures_per_address": "GRIDCASE_LOGIN_MAX_FAILURES_PER_ADDRESS",
+    "login_lock_seconds": "GRIDCASE_LOGIN_LOCK_SECONDS",
+    "login_lock_max_seconds": "GRIDCASE_LOGIN_LOCK_MAX_SECONDS",
 }
 
 

@@ -1,8 +1,8 @@
 """Every table of Gridcase, once (DESIGN §2-§7). Piccolo owns them and their migrations.
 
 Piccolo has no geometry type: `grids.geom`, `cases.location`, the sync columns of type `xid8` and
-their indexes are added by raw-SQL migrations in `server/piccolo_migrations/`; `geo/` reads the
-geometry through SQLAlchemy Core tables declared with geoalchemy2 types.
+their indexes are added by raw-SQL migrations in `server/piccolo_migrations/`; `geo/` reads and
+writes the geometry in SQL text (PostGIS functions) through `server.db.fetch`.
 Every table carries its district so the schema can later be distributed by district. Deleting a
 district removes everything in it; any other reference refuses the delete (ON DELETE NO ACTION),
 so removing a unit, user or grid can never take cases and their history with it.
@@ -44,6 +44,7 @@ __all__ = [
     "District",
     "Grid",
     "GridWorker",
+    "LoginAttempt",
     "Mutation",
     "Photo",
     "RoutingRule",
@@ -62,6 +63,8 @@ class District(Table, tablename="districts"):
     calendar_region = Varchar(length=16, default="CN")
     # Per-district overrides of the time limits of DESIGN §5 (server.deadlines.TimeLimits fields).
     time_limits = JSONB(default="{}")
+    # Per-district overrides of the same-angle limits of DESIGN §6 (server.photos.same_angle.SameAngleRules).
+    same_angle = JSONB(default="{}")
     repeat_radius_m = DoublePrecision(default=100.0)
     repeat_days = Integer(default=30)
 
@@ -100,7 +103,22 @@ class AuthToken(Table, tablename="auth_tokens"):
     district_id = ForeignKey(District, null=False)
     user_id = ForeignKey(User, null=False, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
-    expires_at = Timestamptz()
+    # Indexed: each log-in prunes a batch of expired tokens.
+    expires_at = Timestamptz(index=True)
+
+
+class LoginAttempt(Table, tablename="login_attempts"):
+    """Log-in failures in a row of one username (`user:…`) or client address (`addr:…`).
+
+    Keyed before any district is known (usernames are unique across districts), so it carries
+    none: on a distributed database it would be a reference table.
+    """
+
+    key = Varchar(length=128, primary_key=True)
+    failures = Integer(default=0)
+    # Indexed: each log-in prunes a batch of attempts long past.
+    last_at = Timestamptz(default=TimestamptzNow(), index=True)
+    locked_until = Timestamptz(null=True, default=None)
 
 
 class Device(Table, tablename="devices"):
@@ -351,6 +369,7 @@ ALL_TABLES: list[type[Table]] = [
     Unit,
     User,
     AuthToken,
+    LoginAttempt,
     Device,
     Grid,
     GridWorker,

@@ -1,4 +1,4 @@
-"""HTTP endpoints of the offline sync API: pull and push (DESIGN §12)."""
+"""HTTP endpoints of the offline sync API: pull, push and verify (DESIGN §12)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from server.accounts.guards import require_device
 from server.errors import DomainError
 from server.http import ERROR_RESPONSES
 from server.settings import Settings
-from sync.protocol import PullRequest, PullResponse, PushRequest, PushResponse
+from sync.protocol import PullRequest, PullResponse, PushRequest, PushResponse, VerifyRequest, VerifyResponse
 from sync.pull import pull
 from sync.push import push
+from sync.secret import cursor_key
+from sync.verify import verify
 
 __all__ = ["SyncController"]
 
@@ -29,7 +31,7 @@ class SyncController(Controller):
         """Cases in the caller's scope changed since `cursor` (null: a full snapshot, paged), with
         tombstones for cases that left the scope. Repeat while `has_more`; keep the last cursor."""
         await require_device(data.device_id, actor)
-        return await pull(actor, data.cursor, min(data.limit, settings.sync_max_pull))
+        return await pull(actor, data.cursor, min(data.limit, settings.sync_max_pull), cursor_key(settings))
 
     @post("/push", operation_id="syncPush", status_code=200, responses=ERROR_RESPONSES)
     async def push(
@@ -43,3 +45,10 @@ class SyncController(Controller):
             )
         await require_device(data.device_id, actor)
         return await push(actor, data.device_id, data.mutations)
+
+    @post("/verify", operation_id="syncVerify", status_code=200, responses=ERROR_RESPONSES)
+    async def verify(self, actor: NamedDependency[Actor], data: JSONBody[VerifyRequest]) -> VerifyResponse:
+        """Check the phone's copy by its 16 bucket checksums: `ok`, or for each bucket that differs
+        every case of it in the caller's scope, to replace that bucket of the copy with."""
+        await require_device(data.device_id, actor)
+        return await verify(actor, data.buckets)

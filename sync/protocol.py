@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from server.cases.schemas import GPS, CaseOut
+from server.cases.schemas import GPS, AwareDatetime, CaseOut
+from sync.checksums import BUCKETS, MAX_CHECKSUM
 
 __all__ = [
     "inline_schema",
@@ -20,13 +20,15 @@ __all__ = [
     "PullResponse",
     "PushRequest",
     "PushResponse",
-    "PUSH_ACTIONS",
+    "RepairedBucket",
     "ReportPayload",
+    "VerifyRequest",
+    "VerifyResponse",
 ]
 
 # The field actions a handheld may push; the rest of the life cycle is the office's.
-PUSH_ACTIONS = ("accept", "arrive", "note", "return", "resolve", "report")
-PushAction = Literal["accept", "arrive", "note", "return", "resolve", "report"]
+FieldAction = Literal["accept", "arrive", "note", "return", "resolve"]
+PushAction = Literal[FieldAction, "report"]
 
 
 def inline_schema(struct_type: type) -> dict[str, Any]:
@@ -68,7 +70,8 @@ class Mutation(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     base_version: Annotated[int, msgspec.Meta(ge=0)]
     action: PushAction
     payload: dict[str, Any] = {}
-    client_time: datetime | None = None
+    # Recorded on the event, never trusted for deadlines (DESIGN §7).
+    client_time: AwareDatetime | None = None
     gps: GPS | None = None
 
 
@@ -86,10 +89,10 @@ class ReportPayload(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class PushRequest(msgspec.Struct, forbid_unknown_fields=True):
     device_id: uuid.UUID
-    # Decoded one by one into `Mutation`, so that a malformed one is rejected alone instead of
-    # failing the whole batch.
+    # Decoded one by one into `Mutation`, so that a malformed one (even one that is not an object)
+    # is rejected alone instead of failing the whole batch.
     mutations: Annotated[
-        list[dict[str, Any]],
+        list[Any],
         msgspec.Meta(
             extra_json_schema={
                 "description": "The changes, in the order they were made on the device",
@@ -99,11 +102,16 @@ class PushRequest(msgspec.Struct, forbid_unknown_fields=True):
     ]
 
 
+PushStatus = Literal["applied", "duplicate", "rejected", "conflict"]
+
+
 class MutationResult(msgspec.Struct, omit_defaults=True):
     id: str
-    status: Literal["applied", "duplicate", "rejected", "conflict"]
+    status: PushStatus
     code: str | None = None
     message: str | None = None
+    # On a `duplicate`: the status the mutation was first answered with.
+    original_status: PushStatus | None = None
     case: CaseOut | None = None
 
 
@@ -112,6 +120,52 @@ class PushResponse(msgspec.Struct):
 
 
 def mutation_hash(mutation: Mutation) -> str:
-    """Identity of a mutation's body: a replay must match it exactly to count as the same one."""
-    body = msgspec.json.encode(msgspec.to_builtins(mutation), order="sorted")
-    return hashlib.sha256(body).hexdigest()
+    """Identity of a mutation's body: a replay must match it to count as the same one. The GPS
+    accuracy counts under one name, written as it was before `accuracy_m`, so a replay matches
+    whichever name the phone used and a mutation stored before the rename."""
+    body = msgspec.to_builtins(mutation)
+    if mutation.gps is not None:
+        body["gps"] = {
+            "lat": mutation.gps.lat,
+            "lon": mutation.gps.lon,
+            "accuracy": mutation.gps.accuracy_m or 0.0,
+        }
+    return hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
+
+
+def raw_hash(raw: object) -> str:
+    """Identity of a mutation that does not decode, for a replay of it to match."""
+    return hashlib.sha256(msgspec.json.encode(raw, order="sorted")).hexdigest()
+
+
+Checksum = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,20}$", description="a decimal integer below 2^64")]
+
+
+class VerifyRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """The phone's checksums of its copy, bucket 0 (case ids starting 0) to 15 (DESIGN §7)."""
+
+    device_id: uuid.UUID
+    buckets: Annotated[
+        list[Checksum],
+        msgspec.Meta(
+            min_length=BUCKETS,
+            max_length=BUCKETS,
+            description="For each first hex digit of the case id, the sum modulo 2^64 of the first 8 "
+            'bytes of SHA-256("<case id>:<version>") (big-endian) over the cases held; "0" when none',
+        ),
+    ]
+
+    def __post_init__(self) -> None:
+        if any(int(b) > MAX_CHECKSUM for b in self.buckets):
+            raise ValueError("Expected every checksum below 2^64")
+
+
+class RepairedBucket(msgspec.Struct):
+    bucket: int
+    # Every case of the bucket in the caller's scope: the phone's bucket becomes exactly these.
+    cases: list[CaseOut]
+
+
+class VerifyResponse(msgspec.Struct):
+    ok: bool
+    repaired: list[RepairedBucket]

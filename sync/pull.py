@@ -1,8 +1,12 @@
 """Pull: the cases in a device user's scope changed since its cursor, with tombstones (DESIGN §7).
 
-See `sync.rules` for why the cursor is a pair of snapshots. Each query reads one range of the
+See `sync.cursor` for why the cursor is a pair of snapshots. Each query reads one range of the
 `(district_id, change_xid)` index: from the oldest transaction that was still running at the
 last pull to the newest visible now, so an empty re-pull touches a handful of rows.
+
+Tombstones name only cases the caller could have held: never one of another district, and never
+an accusation against the caller (it carries their negative key), even though it left one of
+their scope keys. `sync.verify` heals whatever such a rule leaves behind on a phone.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import uuid
 from typing import Any
 
 from server.accounts.domain import Actor
-from server.cases.scope import actor_scope_keys, visibility_sql
+from server.cases.scope import actor_scope_keys, denied_sql, visibility_sql
 from server.cases.service import VIEW_COLUMNS, case_views
 from server.db import fetch
 from sync.cursor import Cursor, decode_cursor, encode_cursor
@@ -42,17 +46,20 @@ async def _current_snapshot() -> str:
 
 
 async def _departed(actor: Actor, keys: list[str], cursor: Cursor, until: str) -> list[uuid.UUID]:
-    """Cases that left one of `keys` in this round and are not visible to the actor now."""
+    """Cases that left one of `keys` in this round, are not visible to the actor now and were
+    never denied to them."""
     where, args = _window(cursor, until)
     visible, visible_args = visibility_sql(actor)
+    denied, denied_args = denied_sql(actor)
     rows = await fetch(
         f"SELECT DISTINCT d.case_id FROM case_departures d WHERE d.district_id = {{}} "
         f"AND d.scope_key = ANY({{}}::varchar[]) AND {' AND '.join(where)} "
-        f"AND NOT EXISTS (SELECT 1 FROM cases WHERE cases.id = d.case_id AND {visible})",
+        f"AND NOT EXISTS (SELECT 1 FROM cases WHERE cases.id = d.case_id AND (({visible}) OR {denied}))",
         actor.district_id,
         keys,
         *args,
         *visible_args,
+        *denied_args,
     )
     return [r["case_id"] for r in rows]
 
@@ -60,18 +67,21 @@ async def _departed(actor: Actor, keys: list[str], cursor: Cursor, until: str) -
 async def _lost_with_keys(actor: Actor, lost: list[str]) -> list[uuid.UUID]:
     """Cases the actor saw only through keys they no longer hold (their cells were reassigned)."""
     visible, visible_args = visibility_sql(actor)
+    denied, denied_args = denied_sql(actor)
     rows = await fetch(
         "SELECT id FROM cases WHERE district_id = {} AND scope_keys && {}::varchar[] "
-        f"AND NOT ({visible})",
+        f"AND NOT ({visible}) AND NOT {denied}",
         actor.district_id,
         lost,
         *visible_args,
+        *denied_args,
     )
     return [r["id"] for r in rows]
 
 
-async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullResponse:
-    cursor = decode_cursor(cursor_text)
+async def pull(actor: Actor, cursor_text: str | None, limit: int, key: bytes) -> PullResponse:
+    """`key` signs the cursors (`sync.secret`)."""
+    cursor = decode_cursor(cursor_text, key, actor.user_id)
     keys = actor_scope_keys(actor)
     until = cursor.until or await _current_snapshot()
     gone: set[uuid.UUID] = set()
@@ -82,7 +92,7 @@ async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullRespons
             *await _departed(actor, list(cursor.keys), cursor, until),
             *await _lost_with_keys(actor, sorted(set(cursor.keys) - set(keys))),
         }
-        cursor = Cursor(until=until, keys=keys)
+        cursor = Cursor(user=actor.user_id, until=until, keys=keys)
     where, args = _window(cursor, until)
     visible, visible_args = visibility_sql(actor)
     where.append(visible)
@@ -101,15 +111,19 @@ async def pull(actor: Actor, cursor_text: str | None, limit: int) -> PullRespons
     if has_more:
         last = rows[-1]
         next_cursor = Cursor(
-            since=cursor.since, until=until, after=(int(last["xid"]), str(last["id"])), keys=keys
+            user=actor.user_id,
+            since=cursor.since,
+            until=until,
+            after=(int(last["xid"]), str(last["id"])),
+            keys=keys,
         )
     else:
-        next_cursor = Cursor(since=until, keys=keys)
+        next_cursor = Cursor(user=actor.user_id, since=until, keys=keys)
         if cursor.since is not None:
             gone.update(await _departed(actor, list(keys), cursor, until))
     return PullResponse(
         cases=case_views(rows, actor),
         tombstones=sorted(gone),
-        cursor=encode_cursor(next_cursor),
+        cursor=encode_cursor(next_cursor, key),
         has_more=has_more,
     )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
-from asyncpg.exceptions import UniqueViolationError
+from asyncpg.exceptions import DataError, ProgramLimitExceededError, UniqueViolationError
 
 from geo.addresses.search import AddressRegister
 from geo.assign import cell_at
@@ -30,16 +30,24 @@ from server.errors import DomainError, StaleVersion
 from server.settings import get_settings
 from server.tables import Case, Category
 from sync.conflicts import refuse_if_stale
-from sync.protocol import Mutation, MutationResult, PushResponse, ReportPayload, mutation_hash
+from sync.protocol import (
+    FieldAction,
+    Mutation,
+    MutationResult,
+    PushResponse,
+    ReportPayload,
+    mutation_hash,
+    raw_hash,
+)
 
 __all__ = ["push"]
 
 
-async def push(actor: Actor, device_id: uuid.UUID, raw_mutations: list[dict[str, Any]]) -> PushResponse:
+async def push(actor: Actor, device_id: uuid.UUID, raw_mutations: list[Any]) -> PushResponse:
     """Results in the order sent; a later mutation on a case sees what an earlier one did to it."""
     parsed = [_parse(raw) for raw in raw_mutations]
     # A replayed batch costs one lookup for all of its mutations.
-    ids = [m.id for m in parsed if isinstance(m, Mutation)]
+    ids = [m.id for m in parsed if m.id is not None]
     stored = {
         r["id"]: r
         for r in await fetch(
@@ -49,60 +57,120 @@ async def push(actor: Actor, device_id: uuid.UUID, raw_mutations: list[dict[str,
         )
     }
     results = []
-    for mutation in parsed:
-        if isinstance(mutation, MutationResult):
-            results.append(mutation)
-        elif mutation.id in stored:
-            results.append(_replay(stored[mutation.id], mutation_hash(mutation), device_id))
+    for item in parsed:
+        if item.id in stored:
+            results.append(_replay(stored[item.id], item.body_hash, device_id))
+        elif isinstance(item, _Decoded):
+            results.append(await _push_one(actor, device_id, item))
+        elif item.id is None:
+            results.append(item.refusal)  # no UUID to store the refusal under
         else:
-            results.append(await _push_one(actor, device_id, mutation))
+            results.append(await _settle(actor, device_id, item, item.refusal))
     return PushResponse(results=results)
 
 
-def _parse(raw: Any) -> Mutation | MutationResult:
+class _Decoded(NamedTuple):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    body_hash: str
+    mutation: Mutation
+
+
+class _Malformed(NamedTuple):
+    """A mutation that does not decode; stored under its id when it has a UUID one."""
+
+    id: uuid.UUID | None
+    case_id: uuid.UUID
+    body_hash: str
+    refusal: MutationResult
+
+
+_NO_CASE = uuid.UUID(int=0)  # stored for a malformed mutation whose case id is not a UUID
+_MESSAGE_CHARS = 300
+
+
+def _parse(raw: Any) -> _Decoded | _Malformed:
     try:
-        return msgspec.convert(raw, Mutation)
+        mutation = msgspec.convert(raw, Mutation)
     except msgspec.ValidationError as exc:
-        raw_id = str(raw.get("id", "")) if isinstance(raw, dict) else ""
-        return MutationResult(id=raw_id, status="rejected", code="invalid_mutation", message=str(exc))
+        fields = raw if isinstance(raw, dict) else {}
+        refusal = MutationResult(
+            id=str(fields.get("id", ""))[:64],
+            status="rejected",
+            code="invalid_mutation",
+            message=_short(str(exc)),
+        )
+        return _Malformed(
+            _uuid(fields.get("id")), _uuid(fields.get("case_id")) or _NO_CASE, raw_hash(raw), refusal
+        )
+    return _Decoded(mutation.id, mutation.case_id, mutation_hash(mutation), mutation)
 
 
-async def _push_one(actor: Actor, device_id: uuid.UUID, mutation: Mutation) -> MutationResult:
-    body_hash = mutation_hash(mutation)
-    now = datetime.now(UTC)
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _short(message: str) -> str:
+    """msgspec quotes a bad enum value whole: keep stored refusals small."""
+    return message if len(message) <= _MESSAGE_CHARS else message[: _MESSAGE_CHARS - 1] + "…"
+
+
+async def _push_one(actor: Actor, device_id: uuid.UUID, item: _Decoded) -> MutationResult:
+    mutation, now = item.mutation, datetime.now(UTC)
     try:
         async with transaction():
             result = await _apply(actor, device_id, mutation, now)
-            if not await _record(mutation, actor, device_id, body_hash, result):
+            if not await _record(item, actor, device_id, result):
                 raise _AlreadyStored
         return result
-    except DomainError as exc:
-        result = await _refusal(actor, mutation, exc)
     except _AlreadyStored:
-        result = None
+        return _replay_stored(await _stored(item), item, device_id)
+    except DomainError as exc:
+        refusal = exc
     except UniqueViolationError as exc:
         if exc.constraint_name != "cases_pkey":
             raise
         # Two copies of a report raced past the `exists` check; the loser meets the winner's row.
-        result = await _refusal(actor, mutation, _case_exists(mutation.case_id))
-    # A refusal is stored too, so that a replay answers the same; if a racing copy stored its
-    # result first, that one stands.
-    if result is not None and await _record(mutation, actor, device_id, body_hash, result):
+        refusal = _case_exists(mutation.case_id)
+    except (DataError, ProgramLimitExceededError):
+        # A value the database cannot hold (a NUL character, a date beyond its range): this
+        # mutation is refused for good and the rest of the batch goes on.
+        refusal = DomainError(
+            "invalid_value",
+            "a value in this mutation cannot be stored (a NUL character, or a date or number out of range)",
+        )
+    return await _settle(actor, device_id, item, await _refusal(actor, mutation, refusal))
+
+
+async def _settle(
+    actor: Actor, device_id: uuid.UUID, item: _Decoded | _Malformed, result: MutationResult
+) -> MutationResult:
+    """Store a refusal too, so that a replay answers the same; if a racing copy stored its result
+    first, that one stands."""
+    if await _record(item, actor, device_id, result):
         return result
-    stored = await _stored(mutation.id)
-    assert stored is not None, "a mutation id collided but no stored result was found"
-    return _replay(stored, body_hash, device_id)
+    return _replay_stored(await _stored(item), item, device_id)
 
 
 class _AlreadyStored(Exception):
     """A racing copy of the mutation stored its result first: undo this one's effects."""
 
 
-async def _stored(mutation_id: uuid.UUID) -> dict[str, Any] | None:
+async def _stored(item: _Decoded | _Malformed) -> dict[str, Any] | None:
     rows = await fetch(
-        "SELECT device_id, body_hash, result::text AS result FROM mutations WHERE id = {}", mutation_id
+        "SELECT device_id, body_hash, result::text AS result FROM mutations WHERE id = {}", item.id
     )
     return rows[0] if rows else None
+
+
+def _replay_stored(
+    stored: dict[str, Any] | None, item: _Decoded | _Malformed, device_id: uuid.UUID
+) -> MutationResult:
+    assert stored is not None, "a mutation id collided but no stored result was found"
+    return _replay(stored, item.body_hash, device_id)
 
 
 def _replay(stored: dict[str, Any], body_hash: str, device_id: uuid.UUID) -> MutationResult:
@@ -114,22 +182,22 @@ def _replay(stored: dict[str, Any], body_hash: str, device_id: uuid.UUID) -> Mut
             code="mutation_id_reused",
             message="this mutation id was already used for a different change; the first stands",
         )
-    return msgspec.structs.replace(original, status="duplicate")
+    return msgspec.structs.replace(original, status="duplicate", original_status=original.status)
 
 
 async def _record(
-    mutation: Mutation, actor: Actor, device_id: uuid.UUID, body_hash: str, result: MutationResult
+    item: _Decoded | _Malformed, actor: Actor, device_id: uuid.UUID, result: MutationResult
 ) -> bool:
     rows = await fetch(
         "INSERT INTO mutations (id, district_id, device_id, user_id, case_id, body_hash, status, result, "
         "created_at) "
         "VALUES ({}, {}, {}, {}, {}, {}, {}, {}::jsonb, now()) ON CONFLICT (id) DO NOTHING RETURNING id",
-        mutation.id,
+        item.id,
         actor.district_id,
         device_id,
         actor.user_id,
-        mutation.case_id,
-        body_hash,
+        item.case_id,
+        item.body_hash,
         result.status,
         msgspec.json.encode(result).decode(),
     )
@@ -145,23 +213,23 @@ async def _refusal(actor: Actor, mutation: Mutation, exc: DomainError) -> Mutati
             message=exc.message,
             case=await cases.case_view(mutation.case_id, actor, scoped=False),
         )
-    return MutationResult(id=str(mutation.id), status="rejected", code=exc.code, message=exc.message)
+    return MutationResult(id=str(mutation.id), status="rejected", code=exc.code, message=_short(exc.message))
 
 
 async def _apply(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: datetime) -> MutationResult:
     if mutation.action == "report":
         await _report(actor, device_id, mutation, now)
     else:
-        await _act(actor, device_id, mutation, now)
+        await _act(actor, device_id, mutation, mutation.action, now)
     # The case as it now is, even when the change took it out of the phone's scope (a return).
     case = await cases.case_view(mutation.case_id, actor, scoped=False)
     return MutationResult(id=str(mutation.id), status="applied", case=case)
 
 
-async def _act(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: datetime) -> None:
-    command = lifecycle.Command(
-        action=mutation.action, payload=lifecycle.parse_payload(mutation.action, mutation.payload)
-    )
+async def _act(
+    actor: Actor, device_id: uuid.UUID, mutation: Mutation, action: FieldAction, now: datetime
+) -> None:
+    command = lifecycle.Command(action=action, payload=lifecycle.parse_payload(action, mutation.payload))
 
     async def no_conflict(state: CaseState) -> None:
         await refuse_if_stale(mutation.action, mutation.base_version, state, device_id)

@@ -20,6 +20,12 @@ from server.embedded.cluster import private_cluster
 
 _DB_TESTS = ("tests/unit",)
 
+# Cheap password hashing for every log-in of the session, servers started as subprocesses
+# included (they inherit the environment); tests of the real cost set their own Settings.
+os.environ.setdefault("GRIDCASE_ARGON2_TIME_COST", "1")
+os.environ.setdefault("GRIDCASE_ARGON2_MEMORY_KIB", "1024")
+os.environ.setdefault("GRIDCASE_ARGON2_PARALLELISM", "1")
+
 
 def _database() -> str:
     url = os.environ.get("TEST_DATABASE_URL")

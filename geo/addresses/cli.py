@@ -15,7 +15,6 @@ from rich.table import Table
 
 from geo.addresses.register import ImportReport, import_addresses
 from geo.importer import district_id_by_code
-from geo.tables import dispose_engines
 from server.db import close_pool, start_pool
 
 __all__ = ["add_arguments", "run"]
@@ -56,7 +55,6 @@ async def _command(args: argparse.Namespace) -> int:
             return 2
     finally:
         await close_pool()
-        await dispose_engines()
     _print_report(report, args.check)
     return 1 if report.problems else 0
 

@@ -1,8 +1,8 @@
-"""Log in and register a handheld (DESIGN §12)."""
+"""Log in and out, and register a handheld (DESIGN §12)."""
 
 from __future__ import annotations
 
-from litestar import Controller, post
+from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -12,7 +12,9 @@ from server.accounts.service import (
     DeviceResponse,
     LoginRequest,
     LoginResponse,
+    bearer_token,
     login,
+    logout,
     register_device,
 )
 from server.http import ERROR_RESPONSES
@@ -26,8 +28,17 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/login", operation_id="login", status_code=200, security=[], responses=ERROR_RESPONSES)
-    async def login(self, settings: NamedDependency[Settings], data: JSONBody[LoginRequest]) -> LoginResponse:
-        return await login(data, settings.token_ttl_hours)
+    async def login(
+        self, request: Request, settings: NamedDependency[Settings], data: JSONBody[LoginRequest]
+    ) -> LoginResponse:
+        # Throttled per client address too; behind a proxy, run uvicorn with --proxy-headers.
+        address = request.client.host if request.client else "unknown"
+        return await login(data, settings, address)
+
+    @post("/logout", operation_id="logout", status_code=204, responses=ERROR_RESPONSES)
+    async def logout(self, request: Request) -> None:
+        """Revoke the bearer token of this request."""
+        await logout(bearer_token(request))
 
 
 class DeviceController(Controller):

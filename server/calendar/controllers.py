@@ -8,13 +8,12 @@ from litestar.params import JSONBody
 
 from server.accounts.domain import Actor
 from server.accounts.guards import require_role
+from server.accounts.roles import ADMIN_ROLES
 from server.calendar.service import CalendarStatus, LoadResult, calendar_status, load_years
 from server.calendar.workdays import CalendarYear
 from server.http import ERROR_RESPONSES
 
 __all__ = ["CalendarController"]
-
-_ADMINS = frozenset({"district_admin"})
 
 
 class CalendarController(Controller):
@@ -28,5 +27,5 @@ class CalendarController(Controller):
     @post("/", operation_id="calendarLoad", status_code=200, responses=ERROR_RESPONSES)
     async def load(self, actor: NamedDependency[Actor], data: JSONBody[CalendarYear]) -> LoadResult:
         """Load (or replace) one year's official schedule; provisional deadlines are recomputed."""
-        require_role(actor, _ADMINS, "manage calendars")
+        require_role(actor, ADMIN_ROLES, "manage calendars")
         return await load_years(actor.district_id, [data])

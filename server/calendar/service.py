@@ -2,7 +2,8 @@
 
 A year's schedule is published late in the year before, so deadlines reach into years with no
 calendar: they are computed on weekends alone and flagged provisional. Loading the year
-recomputes them; the console lists the years still missing.
+recomputes them; the console lists the years still missing. A year is checked before anything is
+stored, and stored with the recomputed deadlines in one transaction.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import msgspec
 
-from server.calendar.workdays import CalendarYear
+from server.calendar.workdays import CalendarYear, year_problem
 from server.cases.service import replan_deadlines
+from server.db import fetch, transaction
 from server.districts import setup as seed
+from server.errors import DomainError
 from server.tables import CalendarYearRow, Case, District
 
 __all__ = ["CalendarStatus", "LoadResult", "calendar_status", "load_years", "load_year_files"]
@@ -32,9 +35,22 @@ class LoadResult(msgspec.Struct):
     recomputed_cases: int
 
 
+def _check(years: list[CalendarYear]) -> None:
+    for cy in years:
+        problem = year_problem(cy)
+        if problem:
+            raise DomainError("invalid_calendar", f"year {cy.year}: {problem[1]}", problem[0], 422)
+
+
 async def load_years(district_id: int, years: list[CalendarYear]) -> LoadResult:
-    loaded = await seed.load_calendar_years(district_id, years)
-    recomputed = await replan_deadlines(district_id, datetime.now(UTC))
+    """Store (or replace) checked years and recompute the deadlines they settle, all or nothing."""
+    _check(years)
+    async with transaction():
+        # Loads of one district wait for each other, so a year is never replaced twice at once;
+        # NO KEY UPDATE leaves rows referring to the district (new cases) free to be written.
+        await fetch("SELECT id FROM districts WHERE id = {} FOR NO KEY UPDATE", district_id)
+        loaded = await seed.load_calendar_years(district_id, years)
+        recomputed = await replan_deadlines(district_id, datetime.now(UTC))
     return LoadResult(years=loaded, recomputed_cases=recomputed)
 
 
@@ -47,11 +63,20 @@ async def load_year_files(district_code: str, paths: list[Path]) -> LoadResult:
 
 
 async def calendar_status(district_id: int) -> CalendarStatus:
+    # A stored year that breaks a rule (stored before years were checked) counts as missing, as
+    # it does for deadlines (`Calendar.from_stored`).
     loaded = sorted(
         r["year"]
-        for r in await CalendarYearRow.select(CalendarYearRow.year).where(
-            CalendarYearRow.district_id == district_id
+        for r in await CalendarYearRow.select().where(CalendarYearRow.district_id == district_id)
+        if year_problem(
+            CalendarYear(
+                year=r["year"],
+                holidays=tuple(r["holidays"]),
+                workdays=tuple(r["workdays"]),
+                source=r["source"],
+            )
         )
+        is None
     )
     rows = await Case.raw(
         "SELECT count(*) AS n, min(extract(year FROM dispatched_at))::int AS first, "

@@ -19,10 +19,13 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import msgspec
+
+from server.types import NO_NUL
 
 __all__ = [
     "Calendar",
@@ -36,6 +39,7 @@ __all__ = [
     "require_aware",
     "subtract_working_days",
     "working_days_between",
+    "year_problem",
 ]
 
 _DAY = timedelta(days=1)
@@ -51,10 +55,25 @@ class CalendarYear(msgspec.Struct, frozen=True):
     `workdays` are the make-up working days (调休) that fall on a weekend.
     """
 
-    year: int
-    holidays: tuple[date, ...]
-    workdays: tuple[date, ...]
-    source: str
+    year: Annotated[int, msgspec.Meta(ge=1949, le=2200)]
+    holidays: Annotated[tuple[date, ...], msgspec.Meta(max_length=366)]
+    workdays: Annotated[tuple[date, ...], msgspec.Meta(max_length=366)]
+    source: Annotated[str, msgspec.Meta(max_length=200, pattern=NO_NUL)]
+
+
+def year_problem(cy: CalendarYear) -> tuple[str, str] | None:
+    """`(field, message)` naming the first day that makes the year unusable, or None.
+
+    A day of another year, or a day both off and on, would make every deadline across it a guess.
+    """
+    for field, days in (("holidays", cy.holidays), ("workdays", cy.workdays)):
+        stray = next((d for d in days if d.year != cy.year), None)
+        if stray is not None:
+            return field, f"{stray} is outside {cy.year}"
+    both = sorted(set(cy.holidays) & set(cy.workdays))
+    if both:
+        return "workdays", f"{both[0]} is both a holiday and a make-up working day"
+    return None
 
 
 class Calendar(msgspec.Struct, frozen=True):
@@ -82,6 +101,16 @@ class Calendar(msgspec.Struct, frozen=True):
         if both:
             raise ValueError(f"days both holiday and make-up working day: {sorted(both)}")
         return cls(frozenset(holidays), frozenset(workdays), frozenset(seen), tz)
+
+    @classmethod
+    def from_stored(cls, years: Iterable[CalendarYear], tz: str = "Asia/Shanghai") -> Calendar:
+        """Merge the years a district has stored, leaving out any that breaks a rule (stored before
+        years were checked, or twice): such a year counts as not loaded, so the deadlines crossing
+        it are provisional and flagged, and case work goes on."""
+        usable: dict[int, CalendarYear | None] = {}
+        for cy in years:
+            usable[cy.year] = None if cy.year in usable or year_problem(cy) else cy
+        return cls.of([cy for cy in usable.values() if cy is not None], tz)
 
 
 class Due(msgspec.Struct, frozen=True):
@@ -160,7 +189,7 @@ def subtract_working_days(cal: Calendar, due: datetime, n: int) -> Due:
         return _due(cal, due.astimezone(UTC), set())
     day = _local_date(cal, due - _TICK)
     consulted = {day.year}
-    counted = is_working_day(cal, day)
+    counted = int(is_working_day(cal, day))
     while counted < n:
         day -= _DAY
         consulted.add(day.year)
@@ -203,9 +232,9 @@ def load_calendar_dir(path: str | Path) -> list[CalendarYear]:
         cy = msgspec.json.decode(file.read_bytes(), type=CalendarYear)
         if file.stem != str(cy.year):
             raise ValueError(f"{file} holds year {cy.year}")
-        stray = [d for d in (*cy.holidays, *cy.workdays) if d.year != cy.year]
-        if stray:
-            raise ValueError(f"{file} lists days outside {cy.year}: {stray}")
+        problem = year_problem(cy)
+        if problem:
+            raise ValueError(f"{file}: {problem[0]}: {problem[1]}")
         years.append(cy)
     return years
 

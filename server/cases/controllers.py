@@ -18,7 +18,15 @@ from server.cases import schemas
 from server.cases import service as cases
 from server.cases.domain import Light, Status
 from server.cases.intake import AddressBook, LocateCell, register_case
-from server.cases.schemas import CaseCreate, CaseFilter, CaseOut, CasePage, Registration
+from server.cases.schemas import (
+    CaseAnswer,
+    CaseCreate,
+    CaseFilter,
+    CaseOut,
+    CasePage,
+    EventPage,
+    Registration,
+)
 from server.http import ERROR_RESPONSES
 
 __all__ = ["CaseController", "CaseTransitionController"]
@@ -35,15 +43,30 @@ class CaseController(Controller):
         locate_cell: NamedDependency[LocateCell],
         address_book: NamedDependency[AddressBook],
         data: JSONBody[CaseCreate],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
+        """The case as the caller may now see it; only its receipt when it is out of their scope
+        (a grid worker registering outside their cells, an agent accusing their own unit)."""
         require_role(actor, REGISTRAR_ROLES, "register cases")
         who = Registration(district_id=actor.district_id, actor=actor, now=datetime.now(UTC))
         state = await register_case(data, who, locate_cell, address_book)
-        return await cases.visible_case(state.id, actor)
+        return await cases.case_answer(state.id, actor)
 
     @get("/{case_id:uuid}", operation_id="getCase", responses=ERROR_RESPONSES)
     async def get_case(self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]) -> CaseOut:
         return await cases.visible_case(case_id, actor)
+
+    @get("/{case_id:uuid}/events", operation_id="getCaseEvents", responses=ERROR_RESPONSES)
+    async def get_events(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        before_seq: Annotated[
+            int | None, QueryParameter(ge=1, le=2**31 - 1, description="events before this one")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    ) -> EventPage:
+        """The case's timeline page by page, newest page first, each page oldest first."""
+        return await cases.case_events(case_id, actor, before_seq, limit)
 
     @get("/", operation_id="listCases", responses=ERROR_RESPONSES)
     async def list_cases(
@@ -55,7 +78,8 @@ class CaseController(Controller):
         grid_id: FromQuery[int | None] = None,
         light: FromQuery[Light | None] = None,
         q: Annotated[
-            str | None, QueryParameter(description="text in ticket, title, description or address")
+            str | None,
+            QueryParameter(max_length=200, description="text in ticket, title, description or address"),
         ] = None,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
@@ -84,7 +108,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.DispatchRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "dispatch", data.payload, actor, data.version)
 
     @post(
@@ -99,7 +123,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.AnswerRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "answer", data.payload, actor, data.version)
 
     @post(
@@ -114,7 +138,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.AcceptRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "accept", data.payload, actor, data.version)
 
     @post(
@@ -129,7 +153,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ReturnRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "return", data.payload, actor, data.version)
 
     @post(
@@ -144,7 +168,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ArriveRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "arrive", data.payload, actor, data.version)
 
     @post(
@@ -159,7 +183,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ResolveRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "resolve", data.payload, actor, data.version)
 
     @post(
@@ -174,7 +198,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ReviewRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "review", data.payload, actor, data.version)
 
     @post(
@@ -189,7 +213,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.CallbackRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "callback", data.payload, actor, data.version)
 
     @post(
@@ -204,7 +228,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.CloseRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "close", data.payload, actor, data.version)
 
     @post(
@@ -219,7 +243,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ReopenRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "reopen", data.payload, actor, data.version)
 
     @post(
@@ -234,7 +258,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ArchiveRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "archive", data.payload, actor, data.version)
 
     @post(
@@ -249,7 +273,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.RequestExtensionRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "request_extension", data.payload, actor, data.version)
 
     @post(
@@ -264,7 +288,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.ApproveExtensionRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "approve_extension", data.payload, actor, data.version)
 
     @post(
@@ -279,7 +303,7 @@ class CaseTransitionController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[schemas.AssignRequest],
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "assign", data.payload, actor, data.version)
 
     @post(
@@ -291,5 +315,5 @@ class CaseTransitionController(Controller):
     )
     async def note(
         self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID], data: JSONBody[schemas.NoteRequest]
-    ) -> CaseOut:
+    ) -> CaseAnswer:
         return await cases.transition(case_id, "note", data.payload, actor, data.version)

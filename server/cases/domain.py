@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import msgspec
 
 __all__ = [
     "ACTIONS",
+    "AnswerText",
+    "DescriptionText",
+    "NoteText",
+    "ReasonText",
     "OPEN_STATUSES",
     "Action",
     "AddressMatch",
@@ -89,6 +93,15 @@ class Location(msgspec.Struct, frozen=True, kw_only=True):
     needs_location: bool = False
 
 
+# Every free text has a limit, so that one case stays a small thing to store, send and pull.
+# Notes (and review, callback, resolution remarks) and reasons (return, extension) are short;
+# a case's description and an answer to a consultation may say more.
+NoteText = Annotated[str, msgspec.Meta(max_length=2000)]
+ReasonText = Annotated[str, msgspec.Meta(max_length=1000)]
+AnswerText = Annotated[str, msgspec.Meta(max_length=4000)]
+DescriptionText = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+
+
 class CaseState(msgspec.Struct, kw_only=True):
     """The part of a case the life cycle, deadlines, lights and scope rules read and change."""
 
@@ -108,6 +121,9 @@ class CaseState(msgspec.Struct, kw_only=True):
     has_contact: bool = False
     accused_unit_id: int | None = None
     accused_user_id: int | None = None
+    # The unit the accused person led when the case was registered: it is accused with them, so
+    # that nobody under that person reads or handles it (DESIGN §3).
+    accused_user_unit_id: int | None = None
     registered_at: datetime | None = None
     dispatched_at: datetime | None = None
     return_by: datetime | None = None

@@ -21,7 +21,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 from msgspec.structs import replace
@@ -38,7 +38,17 @@ from server.calendar.deadlines import (
     plan_hours,
 )
 from server.calendar.workdays import Calendar, add_working_days, require_aware
-from server.cases.domain import ACTIONS, Action, CaseState, Satisfaction, Status, Urgency
+from server.cases.domain import (
+    ACTIONS,
+    Action,
+    AnswerText,
+    CaseState,
+    NoteText,
+    ReasonText,
+    Satisfaction,
+    Status,
+    Urgency,
+)
 from server.cases.scope import can_see
 from server.errors import DomainError
 from server.photos.domain import PhotoMeta
@@ -84,44 +94,49 @@ class EmptyPayload(Payload, frozen=True):
     """accept, arrive, close, reopen, archive: the action says it all (`Command.note` may add to it)."""
 
 
+# More co-units or photos than this is a hand-made request, not a case.
+_MAX_CO_UNITS = 20
+_MAX_PHOTOS = 40
+
+
 class DispatchPayload(Payload, frozen=True):
     unit_id: int
-    co_unit_ids: tuple[int, ...] = ()
+    co_unit_ids: Annotated[tuple[int, ...], msgspec.Meta(max_length=_MAX_CO_UNITS)] = ()
     assignee_id: int | None = None
 
 
 class AnswerPayload(Payload, frozen=True):
-    text: str
+    text: AnswerText
 
 
 class ReturnPayload(Payload, frozen=True):
-    reason: str
+    reason: ReasonText
 
 
 class ResolvePayload(Payload, frozen=True):
-    photo_ids: tuple[uuid.UUID, ...]
-    note: str = ""
+    photo_ids: Annotated[tuple[uuid.UUID, ...], msgspec.Meta(max_length=_MAX_PHOTOS)]
+    note: NoteText = ""
 
 
 class ReviewPayload(Payload, frozen=True):
     approved: bool
-    note: str = ""  # required when not approved: the unit must know what to redo
+    note: NoteText = ""  # required when not approved: the unit must know what to redo
 
 
 class CallbackPayload(Payload, frozen=True):
     satisfaction: Satisfaction
     unit_at_fault: bool = False
-    note: str = ""
+    note: NoteText = ""
 
 
 class ExtensionRequestPayload(Payload, frozen=True):
     days: int
-    reason: str
+    reason: ReasonText
 
 
 class ExtensionDecisionPayload(Payload, frozen=True):
     approved: bool
-    note: str = ""
+    note: NoteText = ""
 
 
 class AssignPayload(Payload, frozen=True):
@@ -129,7 +144,7 @@ class AssignPayload(Payload, frozen=True):
 
 
 class NotePayload(Payload, frozen=True):
-    text: str
+    text: NoteText
 
 
 # --- command, context, outcome ----------------------------------------------------------------
@@ -156,7 +171,12 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     - `user_ids_in_district`: users an agent or admin may assign (dispatch, assign).
     - `squad_user_ids`: members of the acting squad leader's squad (assign).
     - `accused_unit_ids`: for an accusation, the accused unit, the accused person's unit and every
-      unit under them: none of them may lead or co-handle it (dispatch).
+      unit under them: none of them may lead or co-handle it, nobody working in them may be its
+      assignee (dispatch, assign).
+    - `superior_unit_ids`: for an accusation, the units above every accused one (outside the
+      accused subtree): only they may lead it (seed 002). None: no such limit (not an accusation,
+      or nobody in a unit is accused).
+    - `unit_of_user`: the unit of each user the payload names (dispatch, assign).
     """
 
     now: datetime
@@ -169,6 +189,8 @@ class Context(msgspec.Struct, frozen=True, kw_only=True):
     user_ids_in_district: frozenset[int] = frozenset()
     squad_user_ids: frozenset[int] = frozenset()
     accused_unit_ids: frozenset[int] = frozenset()
+    superior_unit_ids: frozenset[int] | None = None
+    unit_of_user: dict[int, int | None] = msgspec.field(default_factory=dict)
 
 
 class EventDraft(msgspec.Struct, frozen=True, kw_only=True):
@@ -234,8 +256,21 @@ def _leads(case: CaseState, actor: Actor) -> bool:
     return case.lead_unit_id is not None and case.lead_unit_id in {actor.unit_id, *actor.unit_ids}
 
 
+def _handles(case: CaseState, actor: Actor) -> bool:
+    """The actor works the case for the lead unit: in it, its assignee, or the grid worker of its
+    cell (grid workers read through their cells, never through a unit). A co-unit's people only
+    add notes, photos and their opinion (主办/协办, DESIGN §3)."""
+    in_cell = actor.role == "grid_worker" and case.grid_id in actor.grid_ids
+    return _leads(case, actor) or case.assignee_id == actor.user_id or in_cell
+
+
 # (action, role) → extra condition: unit-side roles act only for the lead unit, not a co-unit.
 _ROLE_GUARDS: dict[tuple[str, str], Callable[[CaseState, Actor], bool]] = {
+    **{
+        (action, role): _handles
+        for action in ("accept", "arrive", "return", "resolve", "request_extension")
+        for role in FIELD_ROLES
+    },
     ("request_extension", "unit_leader"): _leads,
     ("approve_extension", "unit_leader"): _leads,
     ("assign", "squad_leader"): _leads,
@@ -272,6 +307,13 @@ def _check_status(case: CaseState, action: str) -> None:
         )
 
 
+def _accused_units(case: CaseState, ctx: Context) -> frozenset[int]:
+    if case.type != "report":
+        return frozenset()
+    named = (case.accused_unit_id, case.accused_user_unit_id)
+    return ctx.accused_unit_ids | {u for u in named if u is not None}
+
+
 def _check_units(case: CaseState, ctx: Context, field: str, unit_ids: Iterable[int]) -> None:
     for unit_id in unit_ids:
         if unit_id not in ctx.unit_ids_in_district:
@@ -279,16 +321,35 @@ def _check_units(case: CaseState, ctx: Context, field: str, unit_ids: Iterable[i
                 "unknown_unit", f"unit {unit_id} is not in the district", field=field, status=422
             )
         # DESIGN §3: an accusation is never routed to the unit it accuses, nor below it.
-        if case.type == "report" and (unit_id == case.accused_unit_id or unit_id in ctx.accused_unit_ids):
+        if unit_id in _accused_units(case, ctx):
             raise DomainError(
                 "accused_unit", "an accusation cannot go to the accused unit", field=field, status=422
             )
 
 
-def _check_assignee(case: CaseState, allowed: frozenset[int], assignee_id: int) -> None:
+def _check_lead(case: CaseState, ctx: Context, unit_id: int) -> None:
+    # Seed 002: an accusation goes to the head of the unit above the accused one.
+    superiors = ctx.superior_unit_ids if case.type == "report" else None
+    if superiors is not None and unit_id not in superiors:
+        raise DomainError(
+            "not_superior_unit",
+            "an accusation is led by a unit above the accused one",
+            field="unit_id",
+            status=422,
+        )
+
+
+def _check_assignee(case: CaseState, ctx: Context, allowed: frozenset[int], assignee_id: int) -> None:
     if case.type == "report" and assignee_id == case.accused_user_id:
         raise DomainError(
             "accused_user", "an accusation cannot go to the accused", field="assignee_id", status=422
+        )
+    if case.type == "report" and ctx.unit_of_user.get(assignee_id) in _accused_units(case, ctx):
+        raise DomainError(
+            "accused_unit",
+            "an accusation cannot go to someone working in or under the accused unit",
+            field="assignee_id",
+            status=422,
         )
     if assignee_id not in allowed:
         raise DomainError(
@@ -374,9 +435,10 @@ def _resolution_photos(case: CaseState, ids: tuple[uuid.UUID, ...], ctx: Context
 def _dispatch(case: CaseState, p: DispatchPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
     co_units = tuple(sorted(set(p.co_unit_ids) - {p.unit_id}))
     _check_units(case, ctx, "unit_id", (p.unit_id,))
+    _check_lead(case, ctx, p.unit_id)
     _check_units(case, ctx, "co_unit_ids", co_units)
     if p.assignee_id is not None:
-        _check_assignee(case, ctx.user_ids_in_district, p.assignee_id)
+        _check_assignee(case, ctx, ctx.user_ids_in_district, p.assignee_id)
     clock, data = _start_clock(case, ctx)
     route = {
         "lead_unit_id": p.unit_id,
@@ -507,7 +569,7 @@ def _approve_extension(
 
 def _assign(case: CaseState, p: AssignPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
     allowed = ctx.squad_user_ids if actor.role == "squad_leader" else ctx.user_ids_in_district
-    _check_assignee(case, allowed, p.assignee_id)
+    _check_assignee(case, ctx, allowed, p.assignee_id)
     return {"assignee_id": p.assignee_id}, {"assignee_id": p.assignee_id, "previous": case.assignee_id}
 
 

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import msgspec
 
 from server.accounts.domain import Actor
-from server.cases.domain import AddressMatch, CaseType, Channel, Light, LocationSource, Status, Urgency
+from server.cases.domain import (
+    AddressMatch,
+    CaseType,
+    Channel,
+    DescriptionText,
+    Light,
+    LocationSource,
+    Status,
+    Urgency,
+)
 from server.cases.lifecycle import (
     AnswerPayload,
     AssignPayload,
@@ -26,8 +35,12 @@ from server.cases.lifecycle import (
 from server.photos.domain import PhotoKind
 
 __all__ = [
+    "AwareDatetime",
+    "CaseAnswer",
     "CaseCreate",
     "CaseOut",
+    "CaseReceipt",
+    "EventPage",
     "CasePage",
     "EventOut",
     "PhotoOut",
@@ -41,12 +54,33 @@ __all__ = [
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Text200 = Annotated[str, msgspec.Meta(max_length=200)]
+# A device's clock reading. Without a zone it is ambiguous by up to 26 hours, so it is refused
+# (for pushed mutations and photo slots alike) rather than guessed.
+AwareDatetime = Annotated[
+    datetime,
+    msgspec.Meta(
+        tz=True,
+        description="RFC 3339 with a UTC offset or Z (2026-11-23T08:00:00+08:00); without one it is refused",
+    ),
+]
+Metres = Annotated[float, msgspec.Meta(ge=0, description="accuracy of the position, in metres")]
 
 
 class GPS(msgspec.Struct, forbid_unknown_fields=True):
+    """A device's position fix; `accuracy` is the older name of `accuracy_m`, still read."""
+
     lat: Latitude
     lon: Longitude
-    accuracy: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    accuracy_m: Metres | None = None
+    accuracy: Annotated[
+        Metres | None, msgspec.Meta(extra_json_schema={"deprecated": True, "description": "use accuracy_m"})
+    ] = None
+
+    def __post_init__(self) -> None:
+        if self.accuracy is not None:
+            if self.accuracy_m is not None and self.accuracy_m != self.accuracy:
+                raise ValueError("accuracy and accuracy_m disagree; send accuracy_m alone")
+            self.accuracy_m, self.accuracy = self.accuracy, None
 
 
 class Origin(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,7 +100,7 @@ class CaseCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """What an agent types when a citizen calls, writes or walks in (登记)."""
 
     type: CaseType
-    description: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+    description: DescriptionText
     channel: Channel = "phone"
     category_id: int | None = None
     urgency: Urgency = "normal"
@@ -126,7 +160,11 @@ class PhotoOut(msgspec.Struct, kw_only=True):
     stored: bool
 
 
-class CaseOut(msgspec.Struct, kw_only=True):
+class CaseOut(msgspec.Struct, kw_only=True, tag_field="view", tag="case"):
+    """A case as the caller may see it (`view: "case"`). `events` holds the last `VIEW_EVENTS` of
+    its timeline, oldest first; `events_total` says how many there are, and
+    `GET /cases/{id}/events` pages through the rest."""
+
     id: uuid.UUID
     ticket: str
     version: int
@@ -166,7 +204,33 @@ class CaseOut(msgspec.Struct, kw_only=True):
     rework_count: int
     satisfaction: str | None
     events: list[EventOut]
+    events_total: int
     photos: list[PhotoOut]
+
+
+class CaseReceipt(msgspec.Struct, kw_only=True, tag_field="view", tag="receipt"):
+    """What a write answers when the change took the case out of the caller's scope (a squad
+    returned it, an agent registered an accusation against their own unit): the change is stored,
+    and this is all of the case the caller may still see (`view: "receipt"`)."""
+
+    id: uuid.UUID
+    ticket: str
+    version: int
+    status: Status
+    light: Light
+
+
+# A write's answer: the case, or the receipt when the caller no longer sees it.
+CaseAnswer = CaseOut | CaseReceipt
+
+
+class EventPage(msgspec.Struct, kw_only=True):
+    """A page of a case's timeline, oldest first; `before_seq` asks for the page before it (null:
+    this page starts the timeline)."""
+
+    events: list[EventOut]
+    total: int
+    before_seq: int | None
 
 
 class CaseFilter(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,9 +5,12 @@ the actor may read the case when the sets intersect. The sync pull filters with
 `scope_keys && :allow AND NOT scope_keys && :deny` (`actor_scope_keys`, `actor_deny_keys`), so
 the index does the work and `can_see` below is the very same rule in Python.
 
-Accusations (`report`) carry negative keys naming the accused person and unit: an actor holding
-one of them is denied the case whatever else they hold, so no role or assignment can leak an
-accusation to the accused.
+Accusations (`report`, 举报) carry negative keys naming the accused person (`accused_user:<id>`)
+and the accused units (`accused_unit:<id>`: the accused unit and the unit the accused person sat
+in when the case was registered). An actor is denied a case carrying `accused_unit:<a>` for
+their own unit and every unit above it, and `accused_user:<id>` for themselves: so nobody at or
+under an accused unit reads the accusation, whatever key (cell, unit, co-unit, assignee) would
+show it, while the leaders above it, who must handle it (seed 002), still do.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ __all__ = [
     "actor_scope_keys",
     "can_see",
     "case_scope_keys",
+    "denied_sql",
     "displayed_phone",
     "mask_phone",
     "phone_visible",
+    "sees_keys",
     "visibility_sql",
 ]
 
@@ -61,11 +66,9 @@ def _field_keys(case: CaseState) -> list[str]:
 def _accused_keys(case: CaseState) -> list[str]:
     if case.type != "report":
         return []
-    keys = []
+    keys = [f"accused_unit:{u}" for u in (case.accused_unit_id, case.accused_user_unit_id) if u is not None]
     if case.accused_user_id is not None:
         keys.append(f"accused_user:{case.accused_user_id}")
-    if case.accused_unit_id is not None:
-        keys.append(f"accused_unit:{case.accused_unit_id}")
     return keys
 
 
@@ -105,16 +108,22 @@ def actor_scope_keys(actor: Actor) -> tuple[str, ...]:
 
 
 def actor_deny_keys(actor: Actor) -> tuple[str, ...]:
-    """Negative keys: accusations against this person or any of their units are never shown."""
-    units = {actor.unit_id, *actor.unit_ids} - {None}
+    """Negative keys: accusations against this person, their unit or any unit above it are never
+    shown. A leader's subtree is not among them: the leader above an accused unit handles it."""
+    units = {actor.unit_id, *actor.unit_chain} - {None}
     return tuple(sorted({f"accused_user:{actor.user_id}", *(f"accused_unit:{u}" for u in units)}))
 
 
 def can_see(actor: Actor, case: CaseState) -> bool:
     """Same district, a shared key, and not accused by the case."""
-    if actor.district_id != case.district_id:
+    return sees_keys(actor, case.district_id, case_scope_keys(case))
+
+
+def sees_keys(actor: Actor, district_id: int, case_keys: Iterable[str]) -> bool:
+    """`can_see` for a case known by its stored district and `scope_keys` (a linked case)."""
+    if actor.district_id != district_id:
         return False
-    keys = set(case_scope_keys(case))
+    keys = set(case_keys)
     return not keys.isdisjoint(actor_scope_keys(actor)) and keys.isdisjoint(actor_deny_keys(actor))
 
 
@@ -122,6 +131,12 @@ def visibility_sql(actor: Actor) -> tuple[str, list[Any]]:
     """The SQL twin of `can_see`, so lists and pulls filter in the database (GIN index)."""
     clause = "district_id = {} AND scope_keys && {}::varchar[] AND NOT scope_keys && {}::varchar[]"
     return clause, [actor.district_id, list(actor_scope_keys(actor)), list(actor_deny_keys(actor))]
+
+
+def denied_sql(actor: Actor) -> tuple[str, list[Any]]:
+    """Cases that deny the actor (an accusation against them or a unit at or above theirs). A case's
+    accused never change, so the actor never saw such a case: no tombstone may name it."""
+    return "scope_keys && {}::varchar[]", [list(actor_deny_keys(actor))]
 
 
 def mask_phone(phone: str | None) -> str:

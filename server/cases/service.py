@@ -23,11 +23,14 @@ from server.cases import lifecycle
 from server.cases.domain import Action, CaseState, Location
 from server.cases.schemas import (
     NO_ORIGIN,
+    CaseAnswer,
     CaseCreate,
     CaseFilter,
     CaseOut,
     CasePage,
+    CaseReceipt,
     EventOut,
+    EventPage,
     Origin,
     PhotoOut,
     Registration,
@@ -37,11 +40,13 @@ from server.cases.scope import (
     case_scope_keys,
     mask_phone,
     phone_visible,
+    sees_keys,
     visibility_sql,
 )
 from server.db import fetch, transaction
 from server.errors import DomainError, StaleVersion
 from server.photos.domain import PhotoMeta
+from server.photos.limits import district_same_angle
 from server.photos.links import attach_photos, photo_metas
 from server.photos.same_angle import SameAngleRules
 from server.tables import (
@@ -52,9 +57,13 @@ from server.tables import (
 
 __all__ = [
     "VIEW_COLUMNS",
-    "accused_units",
+    "VIEW_EVENTS",
+    "AccusationBounds",
+    "accusation_bounds",
     "act",
     "amend",
+    "case_answer",
+    "case_events",
     "case_view",
     "case_views",
     "district_calendar",
@@ -169,7 +178,7 @@ async def _district_rules(district_id: int, stamp: str | None = None) -> _Distri
     ]
     rules = _DistrictRules(
         stamp=stamp,
-        calendar=Calendar.of(years, tz=row["timezone"]),
+        calendar=Calendar.from_stored(years, tz=row["timezone"]),
         limits=msgspec.convert(overrides or {}, TimeLimits),
     )
     _RULES[district_id] = rules
@@ -241,6 +250,7 @@ async def register(
         has_contact=bool(body.complainant_phone) and not body.anonymous,
         accused_unit_id=body.accused_unit_id,
         accused_user_id=body.accused_user_id,
+        accused_user_unit_id=await _unit_led_by(body.accused_user_id) if body.type == "report" else None,
         registered_at=who.now,
         reported_by=who.reported_by,
         location=location or Location(),
@@ -284,6 +294,25 @@ async def register(
     return state
 
 
+async def _unit_of(user_id: int | None) -> int | None:
+    if user_id is None:
+        return None
+    rows = await fetch("SELECT unit_id FROM app_users WHERE id = {}", user_id)
+    return rows[0]["unit_id"] if rows else None
+
+
+async def _unit_led_by(user_id: int | None) -> int | None:
+    """The unit the accused person leads (a unit or squad leader), accused with them: the people
+    under an accused leader must not read it. A member's own colleagues may (an accusation against
+    one agent is still the complaint office's to read); dispatch keeps it from their whole unit."""
+    if user_id is None:
+        return None
+    rows = await fetch(
+        "SELECT unit_id FROM app_users WHERE id = {} AND role IN ('unit_leader', 'squad_leader')", user_id
+    )
+    return rows[0]["unit_id"] if rows else None
+
+
 def _placeholder(column: str) -> str:
     return {"state": "{}::jsonb", "co_unit_ids": "{}::integer[]", "scope_keys": "{}::varchar[]"}.get(
         column, "{}"
@@ -325,6 +354,7 @@ async def _context(
     units: frozenset[int] = frozenset()
     users: frozenset[int] = frozenset()
     squad: frozenset[int] = frozenset()
+    routing: dict[str, Any] = {}
     if command.action in ("dispatch", "assign"):
         # Only the units and people the payload names are looked up, not the whole district.
         p = command.payload
@@ -343,35 +373,78 @@ async def _context(
                 sorted(actor.unit_ids),
             )
             squad = frozenset(r["id"] for r in rows)
+        if state.type == "report":
+            routing = await _accusation_context(state, assignee)
     return lifecycle.Context(
         now=now,
         calendar=rules.calendar,
         limits=rules.limits,
         category_days=category_days,
         photos=photos,
-        same_angle=SameAngleRules(),
+        same_angle=await district_same_angle(state.district_id) if photos else SameAngleRules(),
         unit_ids_in_district=units,
         user_ids_in_district=users,
         squad_user_ids=squad,
-        accused_unit_ids=(
-            await accused_units(state.accused_unit_id, state.accused_user_id)
-            if command.action == "dispatch" and state.type == "report"
-            else frozenset()
-        ),
+        **routing,
     )
 
 
-async def accused_units(accused_unit_id: int | None, accused_user_id: int | None) -> frozenset[int]:
-    """Units an accusation may never reach: the accused unit, the accused person's unit, and every
-    unit under them (dispatch refuses them, routing skips them)."""
-    rows = await fetch(
-        "WITH RECURSIVE t(id) AS ("
-        "SELECT id FROM units WHERE id = {} OR id = (SELECT unit_id FROM app_users WHERE id = {}) "
-        "UNION SELECT u.id FROM units u JOIN t ON u.parent_id = t.id) SELECT id FROM t",
-        accused_unit_id,
-        accused_user_id,
+async def _accusation_context(state: CaseState, assignee: int | None) -> dict[str, Any]:
+    bounds = await accusation_bounds(state.accused_unit_id, state.accused_user_id, state.accused_user_unit_id)
+    superiors = None if bounds.superiors is None else frozenset(bounds.superiors)
+    return {
+        "accused_unit_ids": bounds.excluded,
+        "superior_unit_ids": superiors,
+        "unit_of_user": {assignee: await _unit_of(assignee)} if assignee is not None else {},
+    }
+
+
+class AccusationBounds(msgspec.Struct, frozen=True):
+    """Where an accusation may go (DESIGN §3, seed 002).
+
+    - `excluded`: the accused units (the accused unit, the accused person's unit) and every unit
+      under them: never lead, co-unit, or the unit of the assignee;
+    - `superiors`: the units above every accused unit and outside `excluded`, nearest first: only
+      they lead it. None when no unit is accused (no limit beyond the person).
+    """
+
+    excluded: frozenset[int]
+    superiors: tuple[int, ...] | None
+
+
+# The accused units, their subtrees, and their common ancestors with the farthest distance to any
+# of them (the nearest superior has the smallest). UNION ends even on a parent cycle.
+_ACCUSATION_BOUNDS_SQL = """
+WITH RECURSIVE accused AS (
+    SELECT id FROM units
+    WHERE id = ANY({}::integer[]) OR id = (SELECT unit_id FROM app_users WHERE id = {})),
+below(id) AS (
+    SELECT id FROM accused UNION SELECT u.id FROM units u JOIN below ON u.parent_id = below.id),
+above(root, id, depth) AS (
+    SELECT a.id, u.parent_id, 1 FROM accused a JOIN units u ON u.id = a.id
+    UNION SELECT above.root, u.parent_id, above.depth + 1 FROM above JOIN units u ON u.id = above.id
+    WHERE above.depth < 64)
+SELECT (SELECT count(*) FROM accused) AS accused,
+    ARRAY(SELECT id FROM below) AS below,
+    ARRAY(SELECT id FROM above WHERE id IS NOT NULL GROUP BY id
+          HAVING count(DISTINCT root) = (SELECT count(*) FROM accused) ORDER BY max(depth), id) AS above
+"""
+
+
+async def accusation_bounds(
+    accused_unit_id: int | None, accused_user_id: int | None, accused_user_unit_id: int | None = None
+) -> AccusationBounds:
+    """The bounds of an accusation against a unit and/or a person (dispatch and routing obey them).
+
+    The person's unit counts both as it is now and as it was when the case was registered."""
+    named = [u for u in (accused_unit_id, accused_user_unit_id) if u is not None]
+    rows = await fetch(_ACCUSATION_BOUNDS_SQL, named, accused_user_id)
+    excluded = frozenset(rows[0]["below"])
+    if not rows[0]["accused"]:
+        return AccusationBounds(excluded=excluded, superiors=None)
+    return AccusationBounds(
+        excluded=excluded, superiors=tuple(u for u in rows[0]["above"] if u not in excluded)
     )
-    return frozenset(r["id"] for r in rows)
 
 
 async def act(
@@ -401,10 +474,32 @@ async def act(
 
 async def transition(
     case_id: uuid.UUID, action: Action, payload: lifecycle.Payload, actor: Actor, version: int | None
-) -> CaseOut:
+) -> CaseAnswer:
     """One action through the API: applied, then the case as the caller now sees it."""
     await act(case_id, lifecycle.Command(action=action, payload=payload), actor, base_version=version)
-    return await visible_case(case_id, actor)
+    return await case_answer(case_id, actor)
+
+
+async def case_answer(case_id: uuid.UUID, actor: Actor) -> CaseAnswer:
+    """What a stored write answers: the case as the caller sees it, or only its receipt when the
+    write took it out of their scope. Never a 404 for a change that was stored: a client retrying
+    it would make it twice."""
+    view = await case_view(case_id, actor)
+    if view is not None:
+        return view
+    rows = await fetch(
+        "SELECT id, ticket, version, status, due_at, warn_at, resolved_at FROM cases WHERE id = {}", case_id
+    )
+    if not rows:
+        raise _not_found(case_id)
+    r = rows[0]
+    return CaseReceipt(
+        id=r["id"],
+        ticket=r["ticket"],
+        version=r["version"],
+        status=r["status"],
+        light=light(r["due_at"], r["warn_at"], datetime.now(UTC), stopped_at=r["resolved_at"]),
+    )
 
 
 async def visible_case(case_id: uuid.UUID, actor: Actor) -> CaseOut:
@@ -573,11 +668,19 @@ async def _store(
         )
 
 
-# A case with its timeline and photos in one query, decoded straight into the answer's Structs.
+# A view carries the last events of the timeline, so that a case with a long history stays small
+# in every view and pull; `GET /cases/{id}/events` pages through the rest.
+VIEW_EVENTS = 50
+# Events are numbered 1, 2, … per case (`_append_event`): the last number is their count.
+_EVENTS_TOTAL = "(SELECT coalesce(max(e.seq), 0) FROM case_events e WHERE e.case_id = cases.id)"
+# The scope keys of the case this one repeats: its link is shown only to who may see that case.
+_REPEAT_OF_KEYS = "(SELECT t.scope_keys FROM cases t WHERE t.id = cases.repeat_of)"
+# A case with its last events and its photos in one query, decoded straight into the answer's Structs.
 VIEW_COLUMNS = (
     "cases.*, "
-    "coalesce((SELECT json_agg(e ORDER BY e.seq) FROM case_events e WHERE e.case_id = cases.id), '[]')::text "
-    "AS events_json, "
+    "coalesce((SELECT json_agg(e ORDER BY e.seq) FROM (SELECT * FROM case_events e "
+    f"WHERE e.case_id = cases.id ORDER BY e.seq DESC LIMIT {VIEW_EVENTS}) e), '[]')::text AS events_json, "
+    f"{_EVENTS_TOTAL} AS events_total, {_REPEAT_OF_KEYS} AS repeat_of_keys, "
     "coalesce((SELECT json_agg(p ORDER BY p.taken_at) FROM photos p WHERE p.case_id = cases.id), '[]')::text "
     "AS photos_json"
 )
@@ -592,6 +695,48 @@ async def case_view(case_id: uuid.UUID, actor: Actor, *, scoped: bool = True) ->
     return case_views(rows, actor)[0] if rows else None
 
 
+async def case_events(case_id: uuid.UUID, actor: Actor, before_seq: int | None, limit: int) -> EventPage:
+    """A page of the visible case's timeline: the `limit` events before `before_seq` (the last ones
+    when None), oldest first."""
+    clause, args = visibility_sql(actor)
+    rows = await fetch(
+        f"SELECT district_id, repeat_of, {_REPEAT_OF_KEYS} AS repeat_of_keys, {_EVENTS_TOTAL} AS total, "
+        "coalesce((SELECT json_agg(e ORDER BY e.seq) FROM (SELECT * FROM case_events e "
+        "WHERE e.case_id = cases.id AND ({}::integer IS NULL OR e.seq < {}) "
+        "ORDER BY e.seq DESC LIMIT {}) e), "
+        f"'[]')::text AS events_json FROM cases WHERE id = {{}} AND {clause}",
+        before_seq,
+        before_seq,
+        limit,
+        case_id,
+        *args,
+    )
+    if not rows:
+        raise _not_found(case_id)
+    r = rows[0]
+    events = _events(r["events_json"], _repeat_hidden(r, actor))
+    first = events[0].seq if events else None
+    return EventPage(events=events, total=r["total"], before_seq=first if first and first > 1 else None)
+
+
+def _repeat_hidden(row: dict[str, Any], actor: Actor) -> bool:
+    """Whether the case this one repeats is out of the actor's sight (an accusation against them):
+    then the link, and what the link's event says of it, are not shown (DESIGN §3)."""
+    if row["repeat_of"] is None:
+        return False
+    keys = row["repeat_of_keys"]
+    return keys is None or not sees_keys(actor, row["district_id"], keys)
+
+
+def _events(events_json: str, repeat_hidden: bool) -> list[EventOut]:
+    events = _EVENTS.decode(events_json)
+    if repeat_hidden:
+        for event in events:
+            if event.action == "link_repeat":
+                event.note, event.data = "", {}
+    return events
+
+
 def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = None) -> list[CaseOut]:
     """Case rows selected with `VIEW_COLUMNS`, as the caller may see them."""
     now = now or datetime.now(UTC)
@@ -601,6 +746,7 @@ def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = 
         phone = r["complainant_phone"]
         if phone and not phone_visible(actor, r["contact_consent"]):
             phone = mask_phone(phone)
+        repeat_hidden = _repeat_hidden(r, actor)
         out.append(
             CaseOut(
                 id=s.id,
@@ -637,11 +783,12 @@ def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = 
                 resolved_at=s.resolved_at,
                 closed_at=s.closed_at,
                 supervised=s.supervised,
-                repeat_of=r["repeat_of"],
+                repeat_of=None if repeat_hidden else r["repeat_of"],
                 extension_requested_days=s.extension_requested_days,
                 rework_count=s.rework_count,
                 satisfaction=s.satisfaction,
-                events=_EVENTS.decode(r["events_json"]),
+                events=_events(r["events_json"], repeat_hidden),
+                events_total=r["events_total"],
                 photos=_PHOTOS.decode(r["photos_json"]),
             )
         )

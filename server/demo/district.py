@@ -390,6 +390,8 @@ class _CaseLoader:
     @staticmethod
     def _lead_unit(plan: Plan, cell: Cell) -> str:
         street = cell.unit_code[-1]
+        if plan.type == "report" and plan.category == "conduct":
+            return "office"  # the accused greening bureau's superior (seed 002)
         if plan.category in ("city_appearance", "municipal") or cell.worker is None:
             return f"squad-{street}"
         if plan.category in ("environment", "greening"):

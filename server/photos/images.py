@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from datetime import datetime, timedelta, timezone
+from typing import IO
 
 import msgspec
 import pillow_heif
@@ -12,7 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from server.errors import DomainError
 
-__all__ = ["CONTENT_TYPES", "ImageInfo", "inspect_image", "make_thumbnail"]
+__all__ = ["CONTENT_TYPES", "ImageInfo", "check_image", "inspect_image", "make_thumbnail"]
 
 pillow_heif.register_heif_opener()
 
@@ -44,13 +45,25 @@ def _not_image(reason: str) -> DomainError:
     )
 
 
-def _open(data: bytes) -> Image.Image:
-    """Open and fully decode `data`, so a truncated or corrupt file is caught here, not later."""
+Source = bytes | IO[bytes]
+
+
+def _open(source: Source, draft_px: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """Open and fully decode `source`, so a truncated or corrupt file is caught here, not later;
+    returns the image and its stored size.
+
+    With `draft_px` a JPEG decodes at the smallest DCT scale still covering that many pixels a
+    side: every byte is still decoded (a cut file still fails), in up to 1/64 of the memory."""
     try:
-        image = Image.open(io.BytesIO(data), formats=list(CONTENT_TYPES))
+        image = Image.open(
+            io.BytesIO(source) if isinstance(source, bytes) else source, formats=list(CONTENT_TYPES)
+        )
+        size = image.size
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a photo has no business being so big.
         if Image.MAX_IMAGE_PIXELS and image.width * image.height > Image.MAX_IMAGE_PIXELS:
             raise Image.DecompressionBombError(f"{image.width}x{image.height} pixels")
+        if draft_px is not None:
+            image.draft(None, (draft_px, draft_px))
         image.load()
     except Image.DecompressionBombError as error:
         raise DomainError(
@@ -61,14 +74,12 @@ def _open(data: bytes) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         # Pillow reports truncated and corrupt files with any of these.
         raise _not_image(str(error) or type(error).__name__) from None
-    return image
+    return image, size
 
 
-def inspect_image(data: bytes) -> ImageInfo:
-    """Check that `data` is a whole JPEG, PNG or HEIC image; raise `photo_not_image` (415) if not."""
-    image = _open(data)
+def _info(image: Image.Image, size: tuple[int, int]) -> ImageInfo:
     exif = image.getexif()
-    width, height = image.size
+    width, height = size
     if exif.get(_ORIENTATION) in _SWAPS_SIDES:
         width, height = height, width
     return ImageInfo(
@@ -80,11 +91,8 @@ def inspect_image(data: bytes) -> ImageInfo:
     )
 
 
-def make_thumbnail(data: bytes, max_px: int = 320) -> bytes:
-    """A JPEG whose longer side is at most `max_px`, upright per EXIF orientation."""
-    if max_px < 1:
-        raise ValueError("max_px must be positive")
-    image = ImageOps.exif_transpose(_open(data))
+def _thumbnail(image: Image.Image, max_px: int) -> bytes:
+    image = ImageOps.exif_transpose(image)
     image.thumbnail((max_px, max_px))
     if image.mode in ("RGBA", "LA", "P", "PA"):
         # JPEG has no alpha: flatten transparent parts onto white rather than black.
@@ -94,6 +102,27 @@ def make_thumbnail(data: bytes, max_px: int = 320) -> bytes:
     out = io.BytesIO()
     image.convert("RGB").save(out, "JPEG", quality=80, optimize=True)
     return out.getvalue()
+
+
+def inspect_image(source: Source) -> ImageInfo:
+    """Check that `source` is a whole JPEG, PNG or HEIC image; raise `photo_not_image` (415) if not."""
+    return _info(*_open(source))
+
+
+def make_thumbnail(source: Source, max_px: int = 320) -> bytes:
+    """A JPEG whose longer side is at most `max_px`, upright per EXIF orientation."""
+    if max_px < 1:
+        raise ValueError("max_px must be positive")
+    image, _ = _open(source, max_px)
+    return _thumbnail(image, max_px)
+
+
+def check_image(source: Source, max_px: int = 320) -> tuple[ImageInfo, bytes]:
+    """`inspect_image` and `make_thumbnail` from one decode, as an upload needs both."""
+    if max_px < 1:
+        raise ValueError("max_px must be positive")
+    image, size = _open(source, max_px)
+    return _info(image, size), _thumbnail(image, max_px)
 
 
 def _gps(exif: Image.Exif) -> tuple[float, float] | None:
@@ -125,9 +154,11 @@ def _taken_at(exif: Image.Exif) -> datetime | None:
     except (KeyError, ValueError):
         return None
     offset = fields.get(_OFFSET_TIME_ORIGINAL)
+    if not isinstance(offset, str):
+        return taken
     try:
         sign = -1 if offset[0] == "-" else 1
         hours, minutes = offset[1:].split(":")
         return taken.replace(tzinfo=timezone(sign * timedelta(hours=int(hours), minutes=int(minutes))))
-    except (TypeError, IndexError, ValueError):
+    except (IndexError, ValueError):
         return taken

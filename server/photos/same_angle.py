@@ -27,9 +27,27 @@ __all__ = [
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG)
 
 
-class SameAngleRules(msgspec.Struct, frozen=True):
+class SameAngleRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A district's same-angle limits (DESIGN §6), stored as overrides in `districts.same_angle`.
+
+    The reported accuracy of both photos widens `max_distance_m`, by at most `max_widening_m`, so
+    a claimed accuracy of kilometres cannot stretch "the same spot" across town; a photo whose
+    accuracy is worse than `max_accuracy_m` says too little about where it was taken to pair at all.
+    Validated on construction so a bad district setting fails when loaded, not at a resolve.
+    """
+
     max_distance_m: float = 30.0
+    max_widening_m: float = 20.0
+    max_accuracy_m: float = 100.0
     max_heading_deg: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {value}")
+        if self.max_heading_deg > 180:
+            raise ValueError(f"max_heading_deg must be at most 180, got {self.max_heading_deg}")
 
 
 DEFAULT_RULES = SameAngleRules()
@@ -68,9 +86,23 @@ def _problems(before: PhotoMeta, after: PhotoMeta, rules: SameAngleRules) -> lis
     if before.case_id is not None and after.case_id is not None and before.case_id != after.case_id:
         problems.append(("different_case", f"photos {before.id} and {after.id} belong to different cases"))
 
+    if before.sha256 == after.sha256:
+        problems.append(
+            ("same_image", f"after photo {after.id} is the very image of before photo {before.id}")
+        )
+    for photo in (before, after):
+        # Written as `not (x <= limit)` so a NaN anywhere fails the check instead of passing it.
+        if not photo.accuracy_m <= rules.max_accuracy_m:
+            problems.append(
+                (
+                    "gps_too_inaccurate",
+                    f"photo {photo.id} was located to {photo.accuracy_m:.0f} m, "
+                    f"{rules.max_accuracy_m:.0f} m at most can pair",
+                )
+            )
+
     distance = distance_m(before.lat, before.lon, after.lat, after.lon)
-    allowed = rules.max_distance_m + before.accuracy_m + after.accuracy_m
-    # Written as `not (x <= limit)` so a NaN anywhere fails the check instead of passing it.
+    allowed = rules.max_distance_m + min(before.accuracy_m + after.accuracy_m, rules.max_widening_m)
     if not distance <= allowed:
         problems.append(
             ("too_far", f"after photo {after.id} was taken {distance:.0f} m away, {allowed:.0f} m allowed")

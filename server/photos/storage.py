@@ -6,13 +6,18 @@ One interface, `PhotoStore`, with two backends run against one shared test suite
 
 An object lives under `ab/cd/abcd…` where `abcd…` is the SHA-256 of its bytes, so an object
 under a key is always exactly the bytes that hash to it: uploads are checked against the
-announced hash and size *before* they become visible, and a failed upload leaves nothing behind.
+announced hash and size, and by the caller's `check` (is it an image?), *before* they become
+visible, and a failed upload leaves nothing behind. Received bytes wait in a temporary file, never
+whole in memory, so memory stays flat however large and many the uploads.
 
 Two upload paths:
 - through the server: `put(sha256, stream, size, content_type)`;
-- straight to MinIO: `presigned_put(...)` gives the device a URL to a staging key, then
-  `finish_upload(...)` checks the staged bytes and moves them under the hash key.
+- straight to MinIO: `presigned_put(...)` gives the device a URL to a staging key of its own
+  upload, then `finish_upload(...)` checks the staged bytes and moves them under the hash key.
   The local store has no presigned URLs (`None`: the device uploads to the server).
+
+A finish only succeeds for bytes staged under that very upload: that the hash is stored already,
+or staged by someone else's upload, proves nothing about the caller having the bytes (DESIGN §6).
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, BinaryIO, Literal, cast
 
 import minio
 from minio.commonconfig import REPLACE, CopySource
@@ -46,11 +52,17 @@ __all__ = [
 
 DEFAULT_MAX_SIZE = 20 * 1024 * 1024  # phone photos are 2–8 MB; HEIC less
 _CHUNK = 256 * 1024
+# Received chunks are hashed and written in a worker thread a batch at a time: one thread hop per
+# chunk (uvicorn hands over 64 KiB or less) cost more than the write itself.
+_WRITE_BATCH = 1024 * 1024
 # Uploads through the server are buffered in memory up to this size, then on disk.
 _SPOOL_IN_MEMORY = 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 ByteStream = AsyncIterable[bytes] | Iterable[bytes] | bytes
+# Called in a worker thread with the received bytes (a file at offset 0) before they become
+# visible; raising refuses them.
+Check = Callable[[IO[bytes]], None]
 
 
 def _check_hash(sha256: str) -> str:
@@ -89,6 +101,10 @@ def _hash_mismatch(announced: str, got: str) -> DomainError:
     )
 
 
+def _not_uploaded(sha256: str) -> DomainError:
+    return DomainError("photo_not_uploaded", f"photo {sha256} was not uploaded", field="sha256", status=409)
+
+
 def _not_found(sha256: str) -> DomainError:
     return DomainError("photo_not_found", f"no stored photo {sha256}", field="sha256", status=404)
 
@@ -104,6 +120,12 @@ async def _chunks(stream: ByteStream) -> AsyncIterator[bytes]:
             yield chunk
 
 
+def _absorb(chunks: list[bytes], hasher: hashlib._Hash, sink: IO[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
+        sink.write(chunk)
+
+
 async def _receive(stream: ByteStream, sha256: str, size: int, sink: IO[bytes]) -> None:
     """Copy `stream` into `sink` while hashing; raise unless it is exactly `size` bytes hashing to `sha256`.
 
@@ -111,12 +133,18 @@ async def _receive(stream: ByteStream, sha256: str, size: int, sink: IO[bytes]) 
     """
     hasher = hashlib.sha256()
     received = 0
+    batch: list[bytes] = []
+    batched = 0
     async for chunk in _chunks(stream):
         received += len(chunk)
         if received > size:
             raise _size_mismatch(size, f"more than {size}")
-        hasher.update(chunk)
-        await asyncio.to_thread(sink.write, chunk)
+        batch.append(chunk)
+        batched += len(chunk)
+        if batched >= _WRITE_BATCH:
+            await asyncio.to_thread(_absorb, batch, hasher, sink)
+            batch, batched = [], 0
+    await asyncio.to_thread(_absorb, batch, hasher, sink)
     if received != size:
         raise _size_mismatch(size, str(received))
     if hasher.hexdigest() != sha256:
@@ -134,10 +162,13 @@ class PhotoStore(abc.ABC):
     max_size: int
 
     @abc.abstractmethod
-    async def put(self, sha256: str, stream: ByteStream, size: int, content_type: str) -> None:
+    async def put(
+        self, sha256: str, stream: ByteStream, size: int, content_type: str, check: Check | None = None
+    ) -> None:
         """Store the bytes of `stream`; raise `photo_hash_mismatch`, `photo_size_mismatch` (400) or
-        `photo_too_large` (413) and store nothing unless they are `size` bytes hashing to `sha256`.
-        Putting an already stored hash again is accepted (still checked) and changes nothing."""
+        `photo_too_large` (413), or what `check` raises, and store nothing unless they are `size`
+        bytes hashing to `sha256` that pass `check`. Putting an already stored hash again is
+        accepted (still checked) and changes nothing."""
 
     @abc.abstractmethod
     async def exists(self, sha256: str) -> bool:
@@ -157,16 +188,20 @@ class PhotoStore(abc.ABC):
 
     @abc.abstractmethod
     async def presigned_put(
-        self, sha256: str, size: int, expires: timedelta = timedelta(minutes=15)
+        self, sha256: str, size: int, upload_id: uuid.UUID, expires: timedelta = timedelta(minutes=15)
     ) -> str | None:
-        """A URL the device can PUT the bytes to, or None when it must upload through the server.
-        After the device's PUT, call `finish_upload`: until then the photo does not `exist`."""
+        """A URL the device can PUT the bytes of upload `upload_id` to, or None when it must upload
+        through the server. After the device's PUT, call `finish_upload`: until then the photo does
+        not `exist`."""
 
     @abc.abstractmethod
-    async def finish_upload(self, sha256: str, size: int, content_type: str) -> None:
-        """Check a presigned upload and make it visible under its hash; a wrong upload is deleted and
-        raises like `put`. Raises `photo_not_uploaded` (409) if nothing was uploaded. Calling it for
-        a photo already stored (also after `put`, or twice) is accepted."""
+    async def finish_upload(
+        self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID, check: Check | None = None
+    ) -> None:
+        """Check the bytes staged by upload `upload_id` (like `put`, `check` included) and make them
+        visible under their hash; a wrong upload is deleted and raises like `put`. Raises
+        `photo_not_uploaded` (409) when this upload staged nothing, even if the hash is stored: a
+        finish proves the caller sent the bytes."""
 
     @abc.abstractmethod
     async def put_thumbnail(self, sha256: str, data: bytes) -> None:
@@ -193,13 +228,15 @@ class LocalPhotoStore(PhotoStore):
     def _thumb_path(self, sha256: str) -> Path:
         return self.root / "thumbs" / f"{_key(_check_hash(sha256))}.jpg"
 
-    async def put(self, sha256: str, stream: ByteStream, size: int, content_type: str) -> None:
+    async def put(
+        self, sha256: str, stream: ByteStream, size: int, content_type: str, check: Check | None = None
+    ) -> None:
         digest = _check_hash(sha256)
         _check_size(size, self.max_size)
         tmp = tempfile.NamedTemporaryFile(dir=self._tmp, delete=False)  # noqa: SIM115 - closed below
         try:
             await _receive(stream, digest, size, tmp)
-            await asyncio.to_thread(_flush_and_close, tmp)
+            await asyncio.to_thread(_check_and_close, tmp, check)
             await asyncio.to_thread(_move_into_place, Path(tmp.name), self.root / _key(digest))
         finally:
             tmp.close()
@@ -226,18 +263,17 @@ class LocalPhotoStore(PhotoStore):
         await asyncio.to_thread(thumb.unlink, missing_ok=True)
 
     async def presigned_put(
-        self, sha256: str, size: int, expires: timedelta = timedelta(minutes=15)
+        self, sha256: str, size: int, upload_id: uuid.UUID, expires: timedelta = timedelta(minutes=15)
     ) -> str | None:
         _check_hash(sha256)
         _check_size(size, self.max_size)
         return None
 
-    async def finish_upload(self, sha256: str, size: int, content_type: str) -> None:
-        # Nothing is ever staged here: a photo is either `put` (and checked) or missing.
-        if not await self.exists(sha256):
-            raise DomainError(
-                "photo_not_uploaded", f"photo {sha256} was not uploaded", field="sha256", status=409
-            )
+    async def finish_upload(
+        self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID, check: Check | None = None
+    ) -> None:
+        # Nothing is ever staged here: bytes arrive through `put` only.
+        raise _not_uploaded(_check_hash(sha256))
 
     async def put_thumbnail(self, sha256: str, data: bytes) -> None:
         thumb = self._thumb_path(sha256)
@@ -250,8 +286,11 @@ class LocalPhotoStore(PhotoStore):
             return None
 
 
-def _flush_and_close(file: IO[bytes]) -> None:
+def _check_and_close(file: IO[bytes], check: Check | None) -> None:
     file.flush()
+    if check is not None:
+        file.seek(0)
+        check(file)
     os.fsync(file.fileno())  # the rename must not publish a file whose bytes are still in flight
     file.close()
 
@@ -309,7 +348,9 @@ class MinioPhotoStore(PhotoStore):
             raise
         return stat.size
 
-    async def put(self, sha256: str, stream: ByteStream, size: int, content_type: str) -> None:
+    async def put(
+        self, sha256: str, stream: ByteStream, size: int, content_type: str, check: Check | None = None
+    ) -> None:
         digest = _check_hash(sha256)
         _check_size(size, self.max_size)
         client = await self._ready()
@@ -317,11 +358,17 @@ class MinioPhotoStore(PhotoStore):
         # reaches the bucket, and a crash mid-upload leaves no stray staging object behind.
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             await _receive(stream, digest, size, spool)
+            await _run_check(spool, check)
             if await self._stat(_key(digest)) is not None:
                 return
             spool.seek(0)
             await asyncio.to_thread(
-                client.put_object, self.bucket, _key(digest), spool, size, content_type=content_type
+                client.put_object,
+                self.bucket,
+                _key(digest),
+                cast(BinaryIO, spool),  # a binary file; typeshed does not say it is a BinaryIO
+                size,
+                content_type=content_type,
             )
 
     async def exists(self, sha256: str) -> bool:
@@ -351,43 +398,40 @@ class MinioPhotoStore(PhotoStore):
     async def delete(self, sha256: str) -> None:
         digest = _check_hash(sha256)
         client = await self._ready()
-        for key in (_key(digest), _thumb_key(digest), _staging_key(digest)):
+        for key in (_key(digest), _thumb_key(digest)):
             # S3 deletes of absent keys succeed, which keeps delete idempotent.
             await asyncio.to_thread(client.remove_object, self.bucket, key)
 
     async def presigned_put(
-        self, sha256: str, size: int, expires: timedelta = timedelta(minutes=15)
+        self, sha256: str, size: int, upload_id: uuid.UUID, expires: timedelta = timedelta(minutes=15)
     ) -> str | None:
-        digest = _check_hash(sha256)
+        _check_hash(sha256)
         _check_size(size, self.max_size)
         client = await self._ready()
-        # The device writes to a staging key: a presigned PUT cannot make S3 check our hash, so its
-        # bytes only move under the hash key once `finish_upload` has checked them.
+        # The device writes to a staging key of its own upload: a presigned PUT cannot make S3 check
+        # our hash, so its bytes only move under the hash key once `finish_upload` has checked them.
         return await asyncio.to_thread(
-            client.presigned_put_object, self.bucket, _staging_key(digest), expires
+            client.presigned_put_object, self.bucket, _staging_key(upload_id), expires
         )
 
-    async def finish_upload(self, sha256: str, size: int, content_type: str) -> None:
+    async def finish_upload(
+        self, sha256: str, size: int, content_type: str, upload_id: uuid.UUID, check: Check | None = None
+    ) -> None:
         digest = _check_hash(sha256)
         _check_size(size, self.max_size)
         client = await self._ready()
-        staging = _staging_key(digest)
+        staging = _staging_key(upload_id)
         staged_size = await self._stat(staging)
         if staged_size is None:
-            if await self.exists(digest):
-                return
-            raise DomainError(
-                "photo_not_uploaded", f"photo {digest} was not uploaded", field="sha256", status=409
-            )
+            raise _not_uploaded(digest)
         try:
             _check_size(staged_size, self.max_size)
             if staged_size != size:
                 raise _size_mismatch(size, str(staged_size))
-            hasher = hashlib.sha256()
-            async for chunk in self._open_key(staging, digest):
-                hasher.update(chunk)
-            if hasher.hexdigest() != digest:
-                raise _hash_mismatch(digest, hasher.hexdigest())
+            # Read back once, into a spool: hashed on the way and checked from there.
+            with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+                await _receive(self._open_key(staging, digest), digest, size, spool)
+                await _run_check(spool, check)
             if await self._stat(_key(digest)) is None:
                 # Server-side copy; REPLACE sets the content type the device may not have sent.
                 await asyncio.to_thread(
@@ -414,12 +458,18 @@ class MinioPhotoStore(PhotoStore):
             return None
 
 
+async def _run_check(file: IO[bytes], check: Check | None) -> None:
+    if check is not None:
+        file.seek(0)
+        await asyncio.to_thread(check, file)
+
+
 def _thumb_key(sha256: str) -> str:
     return f"thumbs/{_key(sha256)}.jpg"
 
 
-def _staging_key(sha256: str) -> str:
-    return f"incoming/{_key(sha256)}"
+def _staging_key(upload_id: uuid.UUID) -> str:
+    return f"incoming/{upload_id}"
 
 
 def _put_bytes(client: minio.Minio, bucket: str, key: str, data: bytes) -> None:

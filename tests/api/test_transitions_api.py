@@ -373,12 +373,22 @@ async def test_an_accusation_cannot_be_dispatched_under_the_accused_unit(client,
             json={"version": case["version"], "payload": {"unit_id": world.units[unit]}},
         )
         assert r.status_code == 422 and r.json()["code"] == "accused_unit", unit
+    # Seed 002: a sibling is not above the bureau; the office it answers to is.
     r = await client.post(
         f"/cases/{case['id']}/dispatch",
         headers=agent,
         json={"version": case["version"], "payload": {"unit_id": world.units["street"]}},
     )
-    assert r.status_code == 200 and r.json()["lead_unit_id"] == world.units["street"]
+    assert r.status_code == 422 and r.json()["code"] == "not_superior_unit"
+    r = await client.post(
+        f"/cases/{case['id']}/dispatch",
+        headers=agent,
+        json={
+            "version": case["version"],
+            "payload": {"unit_id": world.units["office"], "co_unit_ids": [world.units["street"]]},
+        },
+    )
+    assert r.status_code == 200 and r.json()["lead_unit_id"] == world.units["office"]
 
 
 async def test_linking_a_repeat_gives_a_running_case_the_important_limit(client, world: World, login):

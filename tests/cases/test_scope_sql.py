@@ -12,6 +12,8 @@ from server.db import fetch
 from tests.unit.test_scope import (
     ADMIN,
     AGENT,
+    BUREAU,
+    CELL,
     CO,
     EVALUATOR,
     LEAD,
@@ -38,6 +40,9 @@ ACTORS = [
     actor("squad_member", 61, unit_id=OTHER_UNIT, unit_ids=frozenset({OTHER_UNIT})),
     actor("grid_worker", 62, grid_ids=frozenset({OTHER_CELL})),
     actor("squad_member", 5, unit_id=CO, unit_ids=frozenset({CO})),
+    # Under the bureau: denied its accusations through their cell as well.
+    actor("grid_worker", 63, unit_id=LEAD, grid_ids=frozenset({CELL})),
+    actor("unit_leader", 64, unit_id=BUREAU, unit_ids=frozenset({BUREAU, LEAD, CO})),
 ]
 CASES = [
     make_case(**dict(kw))
@@ -46,6 +51,7 @@ CASES = [
         [("type", "complaint"), ("type", "report")],
         [("accused_unit_id", None), ("accused_unit_id", LEAD), ("accused_unit_id", OTHER_UNIT)],
         [("accused_user_id", None), ("accused_user_id", 5)],
+        [("accused_user_unit_id", None), ("accused_user_unit_id", BUREAU)],
         [("district_id", 1), ("district_id", OTHER_DISTRICT)],
     )
 ]
@@ -76,4 +82,4 @@ async def test_the_sql_visibility_is_can_see_for_every_actor_and_case(client):
         checked += len(CASES)
         seen += sum(python)
     # The matrix holds both answers plenty of times, so the comparison means something.
-    assert checked == len(ACTORS) * 48 and 50 < seen < checked - 50
+    assert checked == len(ACTORS) * 96 and 100 < seen < checked - 100

@@ -70,7 +70,7 @@ def mutation(case, action, payload=None, base_version=None):
         "payload": payload or {},
         "base_version": case["version"] if base_version is None else base_version,
         "client_time": "2026-11-23T09:30:00+08:00",
-        "gps": {"lat": case["lat"], "lon": case["lon"], "accuracy": 6.0},
+        "gps": {"lat": case["lat"], "lon": case["lon"], "accuracy_m": 6.0},
     }
 
 
@@ -80,8 +80,9 @@ def push(api, headers, device_id, mutations):
     results = r.json()["results"]
     assert [x["id"] for x in results] == [m["id"] for m in mutations]
     for result in results:
-        assert set(result) <= {"id", "status", "code", "message", "case"}
+        assert set(result) <= {"id", "status", "code", "message", "original_status", "case"}
         assert result["status"] in {"applied", "duplicate", "rejected", "conflict"}
+        assert ("original_status" in result) == (result["status"] == "duplicate")
     return results
 
 

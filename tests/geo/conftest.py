@@ -7,14 +7,12 @@ logs into this district. Units: `office` (the root), `street-1`, `street-2`, `bu
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
 
 from geo.importer import import_grids
-from geo.tables import dispose_engines
 from server.demo.grids import demo_feature_collection
 from server.districts import setup as seed
 from server.tables import Category, Grid
@@ -30,12 +28,6 @@ _ROLES = {
     "leader1": ("unit_leader", "bureau"),
     "evaluator1": ("evaluator", None),
 }
-
-
-@pytest.fixture(scope="session", autouse=True)
-async def _geo_engine() -> AsyncIterator[None]:
-    yield
-    await dispose_engines()
 
 
 async def bare_world() -> World:

@@ -13,6 +13,7 @@ import pytest
 
 from geo.cli import add_arguments, grids_command
 from geo.importer import export_grids, import_grids
+from server.db import fetch, transaction
 from server.settings import ROOT
 from server.tables import Grid, GridWorker
 from tests.geo.conftest import bare_world, demo_file
@@ -331,3 +332,14 @@ async def grids(*argv: str) -> int:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     return await grids_command(parser.parse_args(argv))
+
+
+async def test_an_import_inside_a_callers_transaction_undoes_only_itself(bare: World):
+    async with transaction():
+        await fetch("UPDATE districts SET name = {} WHERE id = {}", "Renamed", bare.district_id)
+        check = await import_grids(bare.district_id, collection(), commit=False)
+        assert not check.committed and await grid_count(bare) == 0
+        report = await import_grids(bare.district_id, collection())
+        assert report.committed and report.created == 3
+    name = (await fetch("SELECT name FROM districts WHERE id = {}", bare.district_id))[0]["name"]
+    assert name == "Renamed" and await grid_count(bare) == 3

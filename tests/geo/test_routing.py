@@ -56,36 +56,29 @@ async def test_the_most_specific_rule_wins(world: World):
 async def test_an_accusation_never_goes_to_the_accused(world: World):
     u, users = world.units, world.users
     district_wide = await rule(world, "conduct", "bureau", co=("street-1",))
-    community = await rule(world, "conduct", "street-2", grid="D1-S1-C1", co=("bureau", "street-1"))
+    # street-2 is never above an accused unit here: its rule is passed over for every accusation.
+    await rule(world, "conduct", "street-2", grid="D1-S1-C1", co=("bureau", "street-1"))
     cell = await rule(world, "conduct", "squad", grid="D1-S1-C1-01", co=("street-1", "bureau"))
     here = "D1-S1-C1-01"
     assert (await routed(world, "conduct", here)).rule_id == cell
-    # The accused unit is skipped as lead and dropped from the co-units.
+    # The accused unit is skipped as lead and dropped from the co-units, and only a rule whose unit
+    # is above the accused one leads (seed 002): the squad's bureau, not the street-2 sibling.
     assert await routed(world, "conduct", here, accused_unit_id=u["squad"]) == Route(
-        lead_unit_id=u["street-2"],
-        co_unit_ids=tuple(sorted((u["bureau"], u["street-1"]))),
-        source="rule",
-        rule_id=community,
+        lead_unit_id=u["bureau"], co_unit_ids=(u["street-1"],), source="rule", rule_id=district_wide
     )
-    assert await routed(world, "conduct", here, accused_unit_id=u["street-1"]) == Route(
-        lead_unit_id=u["squad"], co_unit_ids=(u["bureau"],), source="rule", rule_id=cell
-    )
-    # Accusing the bureau excludes its squad too.
-    assert await routed(world, "conduct", here, accused_unit_id=u["bureau"]) == Route(
-        lead_unit_id=u["street-2"], co_unit_ids=(u["street-1"],), source="rule", rule_id=community
-    )
+    # No rule names a unit above street-1 or the bureau: the nearest unit above them leads.
+    superior = Route(lead_unit_id=u["office"], source="superior_unit")
+    assert await routed(world, "conduct", here, accused_unit_id=u["street-1"]) == superior
+    assert await routed(world, "conduct", here, accused_unit_id=u["bureau"]) == superior
     # Accusing a person excludes their unit: member1 is in the squad.
-    assert (await routed(world, "conduct", here, accused_user_id=users["member1"])).rule_id == community
+    assert (await routed(world, "conduct", here, accused_user_id=users["member1"])).rule_id == district_wide
+    # Above both street-2 and the squad: only the office.
     both = await routed(
         world, "conduct", here, accused_unit_id=u["street-2"], accused_user_id=users["member1"]
     )
-    assert both == Route(
-        lead_unit_id=u["bureau"], co_unit_ids=(u["street-1"],), source="rule", rule_id=district_wide
-    )
-    # No rule left: the cell's unit, unless accused, then the district's root unit, unless accused.
-    assert await routed(world, "other", here, accused_user_id=users["worker1"]) == Route(
-        lead_unit_id=u["office"], source="district_root"
-    )
+    assert both == superior
+    # No rule left: the cell's unit, unless accused, then the unit above the accused, if any.
+    assert await routed(world, "other", here, accused_user_id=users["worker1"]) == superior
     assert await routed(world, "other", here, accused_unit_id=u["office"]) == Route(
         lead_unit_id=None, source="none"
     )
@@ -122,7 +115,7 @@ async def test_a_report_on_a_grid_worker_is_routed_away_and_hidden_from_them(wor
     r = await client.get(f"/cases/{cases['report']}/route", headers=agent)
     assert r.status_code == 200, r.text
     suggestion = r.json()
-    assert suggestion["lead_unit_id"] == world.units["office"] and suggestion["source"] == "district_root"
+    assert suggestion["lead_unit_id"] == world.units["office"] and suggestion["source"] == "superior_unit"
     r = await client.post(
         f"/cases/{cases['report']}/dispatch",
         headers=agent,
@@ -179,6 +172,8 @@ async def test_a_report_on_an_agent_stays_off_their_map_and_lists(world: World, 
             sum(c["open"] for c in counts),
             {c["case_id"] for c in repeats},
         )
+    # Only the accused agent loses it: an agent leads no unit, so the office keeps reading it.
+    assert report["view"] == "case"
     assert seen_by["admin"] == ({report["id"], other["id"]}, 2, {report["id"]})
     assert seen_by["agent"] == ({other["id"]}, 1, set())
     for path in (f"/cases/{report['id']}/route", f"/cases/{report['id']}/repeats"):

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 import minio
@@ -152,6 +153,42 @@ async def test_re_put_of_same_hash_is_idempotent_and_still_checked(store: PhotoS
     assert stored_keys(store) == keys
 
 
+class Refuse:
+    """A `check` that records the bytes it was shown and refuses them."""
+
+    def __init__(self) -> None:
+        self.seen = b""
+
+    def __call__(self, file: IO[bytes]) -> None:
+        self.seen = file.read()
+        raise DomainError("photo_not_image", "not an image", status=415)
+
+
+async def test_a_refusing_check_sees_the_whole_upload_and_leaves_nothing(store: PhotoStore) -> None:
+    check = Refuse()
+    with pytest.raises(DomainError) as caught:
+        await store.put(SHA, achunks(PHOTO, 70_000), len(PHOTO), "image/jpeg", check)
+    assert caught.value.code == "photo_not_image"
+    assert check.seen == PHOTO
+    assert not await store.exists(SHA)
+    assert stored_keys(store) == []
+
+
+async def test_a_large_upload_is_written_whole_in_batches(tmp_path: Path) -> None:
+    big = os.urandom(3 * 1024 * 1024 + 17)
+    store = LocalPhotoStore(tmp_path, max_size=len(big))
+    seen: list[bytes] = []
+    await store.put(
+        hashlib.sha256(big).hexdigest(),
+        achunks(big, 65_536),
+        len(big),
+        "image/jpeg",
+        lambda f: seen.append(f.read()),
+    )
+    assert seen == [big]
+    assert await store.get(hashlib.sha256(big).hexdigest()) == big
+
+
 async def test_get_of_missing_photo(store: PhotoStore) -> None:
     with pytest.raises(DomainError) as caught:
         await store.get(SHA)
@@ -179,35 +216,40 @@ async def test_delete_removes_photo_and_thumbnail(store: PhotoStore) -> None:
     await store.delete(SHA)  # absent: no error
 
 
-async def test_finish_upload_accepts_a_stored_photo_and_refuses_a_missing_one(store: PhotoStore) -> None:
+async def test_finish_without_a_staged_upload_is_refused_even_if_the_hash_is_stored(
+    store: PhotoStore,
+) -> None:
+    # A stored hash proves nothing about the caller having the bytes (DESIGN §6).
     await store.put(SHA, PHOTO, len(PHOTO), "image/jpeg")
-    await store.finish_upload(SHA, len(PHOTO), "image/jpeg")
-    with pytest.raises(DomainError) as caught:
-        await store.finish_upload(OTHER_SHA, len(OTHER), "image/png")
-    assert (caught.value.code, caught.value.status) == ("photo_not_uploaded", 409)
+    for sha, size in ((SHA, len(PHOTO)), (OTHER_SHA, len(OTHER))):
+        with pytest.raises(DomainError) as caught:
+            await store.finish_upload(sha, size, "image/jpeg", uuid.uuid4())
+        assert (caught.value.code, caught.value.status) == ("photo_not_uploaded", 409)
+    assert await store.get(SHA) == PHOTO
 
 
 async def test_presigned_put_refuses_too_large(store: PhotoStore) -> None:
     with pytest.raises(DomainError) as caught:
-        await store.presigned_put(SHA, MAX_SIZE + 1)
+        await store.presigned_put(SHA, MAX_SIZE + 1, uuid.uuid4())
     assert caught.value.code == "photo_too_large"
 
 
 async def test_local_store_has_no_presigned_url(tmp_path: Path) -> None:
-    assert await LocalPhotoStore(tmp_path).presigned_put(SHA, len(PHOTO)) is None
+    assert await LocalPhotoStore(tmp_path).presigned_put(SHA, len(PHOTO), uuid.uuid4()) is None
 
 
 # Presigned uploads exist on MinIO only. moto ignores signatures and expiry: no expiry test here.
 
 
 async def test_presigned_put_then_finish(minio_store: MinioPhotoStore) -> None:
-    url = await minio_store.presigned_put(SHA, len(PHOTO))
+    upload = uuid.uuid4()
+    url = await minio_store.presigned_put(SHA, len(PHOTO), upload)
     assert url is not None and minio_store.bucket in url
     async with httpx.AsyncClient() as http:
         response = await http.put(url, content=PHOTO)
     assert response.status_code == 200
     assert not await minio_store.exists(SHA)  # not visible until checked
-    await minio_store.finish_upload(SHA, len(PHOTO), "image/jpeg")
+    await minio_store.finish_upload(SHA, len(PHOTO), "image/jpeg", upload)
     assert await minio_store.exists(SHA)
     assert await minio_store.get(SHA) == PHOTO
     assert (
@@ -215,7 +257,20 @@ async def test_presigned_put_then_finish(minio_store: MinioPhotoStore) -> None:
         == "image/jpeg"
     )
     assert len(stored_keys(minio_store)) == 1  # staging object gone
-    await minio_store.finish_upload(SHA, len(PHOTO), "image/jpeg")  # a retried finish is fine
+
+
+async def test_a_finish_takes_only_the_bytes_its_own_upload_staged(minio_store: MinioPhotoStore) -> None:
+    theirs, mine = uuid.uuid4(), uuid.uuid4()
+    url = await minio_store.presigned_put(SHA, len(PHOTO), theirs)
+    await minio_store.presigned_put(SHA, len(PHOTO), mine)
+    async with httpx.AsyncClient() as http:
+        assert (await http.put(url, content=PHOTO)).status_code == 200
+    with pytest.raises(DomainError) as caught:
+        await minio_store.finish_upload(SHA, len(PHOTO), "image/jpeg", mine)
+    assert caught.value.code == "photo_not_uploaded"
+    assert not await minio_store.exists(SHA)
+    await minio_store.finish_upload(SHA, len(PHOTO), "image/jpeg", theirs)
+    assert await minio_store.get(SHA) == PHOTO
 
 
 @pytest.mark.parametrize(
@@ -225,14 +280,28 @@ async def test_presigned_put_then_finish(minio_store: MinioPhotoStore) -> None:
 async def test_presigned_put_of_wrong_bytes_leaves_nothing(
     minio_store: MinioPhotoStore, uploaded: bytes, announced_size: int, code: str
 ) -> None:
-    url = await minio_store.presigned_put(SHA, announced_size)
+    upload = uuid.uuid4()
+    url = await minio_store.presigned_put(SHA, announced_size, upload)
     assert url is not None
     async with httpx.AsyncClient() as http:
         assert (await http.put(url, content=uploaded)).status_code == 200
     with pytest.raises(DomainError) as caught:
-        await minio_store.finish_upload(SHA, announced_size, "image/jpeg")
+        await minio_store.finish_upload(SHA, announced_size, "image/jpeg", upload)
     assert caught.value.code == code
     assert not await minio_store.exists(SHA)
+    assert stored_keys(minio_store) == []
+
+
+async def test_presigned_bytes_a_check_refuses_leave_nothing(minio_store: MinioPhotoStore) -> None:
+    upload = uuid.uuid4()
+    url = await minio_store.presigned_put(SHA, len(PHOTO), upload)
+    assert url is not None
+    async with httpx.AsyncClient() as http:
+        assert (await http.put(url, content=PHOTO)).status_code == 200
+    check = Refuse()
+    with pytest.raises(DomainError) as caught:
+        await minio_store.finish_upload(SHA, len(PHOTO), "image/jpeg", upload, check)
+    assert caught.value.code == "photo_not_image" and check.seen == PHOTO
     assert stored_keys(minio_store) == []
 
 

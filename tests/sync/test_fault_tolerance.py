@@ -193,7 +193,6 @@ async def build_district() -> District:
     district_id = await seed.create_district(code, f"Fault district {code}")
     office = await seed.add_unit(district_id, "office", "District complaint office")
     street = await seed.add_unit(district_id, "street", "Street office", parent_id=office)
-    bureau = await seed.add_unit(district_id, "bureau", "City management bureau", parent_id=office)
     squads = [
         await seed.add_unit(district_id, f"squad{s}", f"Squad {s}", parent_id=office, kind="squad")
         for s in range(SQUADS)
@@ -281,7 +280,8 @@ async def build_district() -> District:
         cell_of[name] = cells[i]
     await many(
         *(new_case(GRID_WORKERS, k, street) for k in range(10)),
-        *(new_case(i, 4, bureau, accused=users[workers[i]]) for i in range(0, GRID_WORKERS, 8)),
+        # An accusation is led by a unit above the accused one's (seed 002): the office.
+        *(new_case(i, 4, office, accused=users[workers[i]]) for i in range(0, GRID_WORKERS, 8)),
     )
     return District(
         id=district_id, users=users, cell_of=cell_of, squad_of=squad_of, own=own, shared=shared, patrol=patrol
@@ -421,6 +421,11 @@ def live_server(tmp_path: Path):
         str(port),
         "--workers",
         "2",
+        # As `gridcase run` serves: asyncio + h11 stall each keep-alive request ~44 ms (shared/STACK.md).
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
         "--log-level",
         "warning",
     ]
@@ -542,5 +547,10 @@ async def test_every_mutation_takes_effect_once_and_pulls_see_exactly_the_scope(
         assert device.tombstones == [], "no case left a scope in this run"
         latest = {c: versions[c] for c in scope}
         assert {c: case["version"] for c, case in device.copy.items()} == latest, name
-        assert all([e["id"] for e in case["events"]] == events_of[c] for c, case in device.copy.items()), name
+        # A view carries the last VIEW_EVENTS events of the timeline and says how many there are.
+        assert all(
+            [e["id"] for e in case["events"]] == events_of[c][-cases.VIEW_EVENTS :]
+            and case["events_total"] == len(events_of[c])
+            for c, case in device.copy.items()
+        ), name
     assert "Traceback" not in log_path.read_text()

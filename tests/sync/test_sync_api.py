@@ -37,7 +37,7 @@ def mutation(case, action, payload=None, base_version=None, **extra):
         "payload": payload or {},
         "base_version": case["version"] if base_version is None else base_version,
         "client_time": "2026-11-23T08:00:00+08:00",
-        "gps": {"lat": 31.225, "lon": 121.465, "accuracy": 5},
+        "gps": {"lat": 31.225, "lon": 121.465, "accuracy_m": 5},
         **extra,
     }
 

@@ -293,6 +293,46 @@ def test_every_action_role_and_status(action: str, role: str, status: str) -> No
         assert (info.value.code, info.value.status) == (want, HTTP[want])
 
 
+# A co-handling unit (协办) sees the lead unit's case but only adds notes (and photos, and its
+# opinion); moving the status, asking for more time and assigning are the lead unit's (DESIGN §3).
+CO_ACTORS: dict[str, Actor] = {
+    role: Actor(user_id=60 + i, role=role, district_id=DISTRICT, unit_id=CO, unit_ids=frozenset({CO}))  # type: ignore[arg-type]
+    for i, role in enumerate(("squad_member", "squad_leader", "unit_leader"))
+}
+LEAD_ONLY = {"accept", "return", "arrive", "resolve", "request_extension", "approve_extension", "assign"}
+
+
+def expected_for_co_unit(action: str, role: str, status: str) -> str:
+    roles, sources, _ = EXPECTED[action]
+    if not sees(role, status):
+        return "out_of_scope"
+    if role not in roles or action in LEAD_ONLY:
+        return "forbidden_role"
+    if status not in sources:
+        return "invalid_transition"
+    return "ok"
+
+
+@pytest.mark.parametrize("status", ALL_STATUSES)
+@pytest.mark.parametrize("role", sorted(CO_ACTORS))
+@pytest.mark.parametrize("action", ACTIONS)
+def test_every_action_of_a_co_unit(action: str, role: str, status: str) -> None:
+    want = expected_for_co_unit(action, role, status)
+    command = Command(action=action, payload=VALID[action])  # type: ignore[arg-type]
+    case, who = matrix_case(action, status), CO_ACTORS[role]
+    if want == "ok":
+        assert apply(case, command, who, ctx()).case.status == case.status
+    else:
+        with pytest.raises(DomainError) as info:
+            apply(case, command, who, ctx())
+        assert (info.value.code, info.value.status) == (want, HTTP[want])
+
+
+def test_a_co_unit_member_assigned_to_the_case_handles_it() -> None:
+    assigned = make_case("dispatched", assignee_id=CO_ACTORS["squad_member"].user_id)
+    assert run(assigned, "accept", who=CO_ACTORS["squad_member"]).case.status == "accepted"
+
+
 # --- the happy path ---------------------------------------------------------------------------
 
 
@@ -747,13 +787,46 @@ def test_an_accusation_is_never_assigned_to_the_accused() -> None:
 
 def test_an_accusation_is_invisible_to_the_accused() -> None:
     routed = run(accusation(), "dispatch", DispatchPayload(unit_id=CO)).case
-    for who in (MEMBER, LEADER, UNIT_LEADER):
+    for who in (MEMBER, LEADER):
         err = refused(routed, "note", NotePayload(text="?"), who)
         assert (err.code, err.status) == ("out_of_scope", 404)
+    # The bureau's leader is above the accused squad: he reads and notes it.
+    assert run(routed, "note", NotePayload(text="seen"), UNIT_LEADER).case.version == routed.version + 1
     co_member = Actor(
         user_id=40, role="squad_member", district_id=DISTRICT, unit_id=CO, unit_ids=frozenset({CO})
     )
     assert run(routed, "accept", who=co_member).case.assignee_id == 40
+
+
+def test_an_accusation_is_never_assigned_to_someone_under_the_accused_unit() -> None:
+    # Against the bureau's leader (his unit BUREAU): squad1 of LEAD, under the bureau, may not take it.
+    against_leader = make_case(type="report", accused_user_id=7, accused_user_unit_id=BUREAU)
+    under = {"accused_unit_ids": frozenset({BUREAU, LEAD, CO}), "unit_of_user": {MEMBER_ID: LEAD}}
+    err = refused(
+        against_leader, "dispatch", DispatchPayload(unit_id=OTHER_UNIT, assignee_id=MEMBER_ID), **under
+    )
+    assert (err.code, err.field, err.status) == ("accused_unit", "assignee_id", 422)
+    routed = msgspec.structs.replace(against_leader, status="dispatched", lead_unit_id=OTHER_UNIT)
+    err = refused(routed, "assign", AssignPayload(assignee_id=MEMBER_ID), AGENT, **under)
+    assert (err.code, err.field) == ("accused_unit", "assignee_id")
+    # Someone outside the bureau may.
+    outside = {**under, "unit_of_user": {4: OTHER_UNIT}}
+    assert run(routed, "assign", AssignPayload(assignee_id=4), AGENT, **outside).case.assignee_id == 4
+
+
+def test_the_accused_persons_unit_is_refused_even_without_the_loaders_subtree() -> None:
+    against_member = make_case(type="report", accused_user_id=MEMBER_ID, accused_user_unit_id=LEAD)
+    err = refused(against_member, "dispatch", DispatchPayload(unit_id=CO, co_unit_ids=(LEAD,)))
+    assert (err.code, err.field) == ("accused_unit", "co_unit_ids")
+
+
+def test_an_accusation_is_led_by_a_unit_above_the_accused() -> None:
+    bounds = {"accused_unit_ids": frozenset({LEAD}), "superior_unit_ids": frozenset({BUREAU})}
+    err = refused(accusation(), "dispatch", DispatchPayload(unit_id=CO), **bounds)
+    assert (err.code, err.field, err.status) == ("not_superior_unit", "unit_id", 422)
+    # A sibling may still help as a co-unit.
+    out = run(accusation(), "dispatch", DispatchPayload(unit_id=BUREAU, co_unit_ids=(CO,)), **bounds)
+    assert (out.case.lead_unit_id, out.case.co_unit_ids) == (BUREAU, (CO,))
 
 
 # --- purity, payloads -------------------------------------------------------------------------
@@ -814,6 +887,15 @@ def test_parse_payload(action: str, raw: Any, expected: Payload) -> None:
         ("note", {"text": "x", "txt": "y"}, "txt"),
         ("callback", {"satisfaction": "meh"}, "satisfaction"),
         ("fly", {}, "action"),
+        ("note", {"text": "x" * 2001}, "text"),
+        ("return", {"reason": "x" * 1001}, "reason"),
+        ("resolve", {"photo_ids": [], "note": "x" * 2001}, "note"),
+        ("review", {"approved": False, "note": "x" * 2001}, "note"),
+        ("callback", {"satisfaction": "satisfied", "note": "x" * 2001}, "note"),
+        ("request_extension", {"days": 1, "reason": "x" * 1001}, "reason"),
+        ("approve_extension", {"approved": True, "note": "x" * 2001}, "note"),
+        ("answer", {"text": "x" * 4001}, "text"),
+        ("dispatch", {"unit_id": 1, "co_unit_ids": list(range(21))}, "co_unit_ids"),
     ],
 )
 def test_parse_payload_refusals_name_the_field(action: str, raw: Any, field: str) -> None:

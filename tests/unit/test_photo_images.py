@@ -1,4 +1,4 @@
-"""inspect_image / make_thumbnail against real small images made in memory."""
+"""inspect_image / make_thumbnail / check_image against real small images made in memory."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from server.errors import DomainError
-from server.photos.images import ImageInfo, inspect_image, make_thumbnail
+from server.photos.images import ImageInfo, check_image, inspect_image, make_thumbnail
 
 
 def encode(image: Image.Image, fmt: str, exif: Image.Exif | None = None) -> bytes:
@@ -105,7 +105,7 @@ def _truncated_heic() -> bytes:
 )
 def test_refuses_what_is_not_a_whole_jpeg_png_or_heic(make: Callable[[], bytes]) -> None:
     data = make()
-    for check in (inspect_image, make_thumbnail):
+    for check in (inspect_image, make_thumbnail, check_image):
         with pytest.raises(DomainError) as caught:
             check(data)
         assert (caught.value.code, caught.value.status) == ("photo_not_image", 415)
@@ -156,3 +156,20 @@ def test_thumbnail_of_transparent_png_is_white_not_black() -> None:
     thumb = Image.open(io.BytesIO(make_thumbnail(encode(image, "PNG")))).convert("RGB")
     assert min(thumb.getpixel((35, 20))) > 240
     assert _colour(thumb, (5, 20)) == "red"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "HEIF"])
+def test_one_decode_gives_what_inspecting_and_thumbnailing_give(fmt: str) -> None:
+    # 2000 px wide: a JPEG decodes at 1/4 scale for a 320 px thumbnail, yet reports its full size.
+    data = encode(two_halves(2000, 1000), fmt, camera_exif(orientation=6) if fmt != "PNG" else None)
+    info, thumb = check_image(io.BytesIO(data))
+    assert info == inspect_image(data)
+    assert (info.width, info.height) == ((1000, 2000) if fmt != "PNG" else (2000, 1000))
+    assert Image.open(io.BytesIO(thumb)).size == Image.open(io.BytesIO(make_thumbnail(data))).size
+
+
+def test_a_large_jpeg_cut_short_is_refused_though_decoded_at_a_small_scale() -> None:
+    data = encode(Image.effect_noise((2000, 1600), 50).convert("RGB"), "JPEG")
+    with pytest.raises(DomainError) as caught:
+        check_image(io.BytesIO(data[: len(data) * 3 // 4]))
+    assert caught.value.code == "photo_not_image"

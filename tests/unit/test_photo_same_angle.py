@@ -89,6 +89,60 @@ def test_reported_accuracy_widens_the_distance_limit() -> None:
     assert check_pair(b, after(b, 46.0, accuracy_m=10.0), RULES) == ["too_far"]
 
 
+@pytest.mark.parametrize(("north_m", "ok"), [(49.0, True), (51.0, False)])
+def test_accuracy_widens_the_limit_by_at_most_20_m(north_m: float, ok: bool) -> None:
+    b = before(accuracy_m=40.0)
+    assert check_pair(b, after(b, north_m, accuracy_m=40.0), RULES) == ([] if ok else ["too_far"])
+
+
+def test_a_claimed_accuracy_of_thousands_of_km_lets_nothing_far_away_pass() -> None:
+    b = before()
+    far = after(b, 55_000.0, accuracy_m=1e7)
+    assert check_pair(b, far, RULES) == ["gps_too_inaccurate", "too_far"]
+
+
+@pytest.mark.parametrize(("accuracy", "ok"), [(100.0, True), (100.5, False), (math.inf, False)])
+@pytest.mark.parametrize("which", ["before", "after"])
+def test_a_photo_located_worse_than_100_m_cannot_pair(which: str, accuracy: float, ok: bool) -> None:
+    b = before(accuracy_m=accuracy) if which == "before" else before()
+    a = after(b, accuracy_m=accuracy) if which == "after" else after(b)
+    assert check_pair(b, a, RULES) == ([] if ok else ["gps_too_inaccurate"])
+
+
+def test_an_after_photo_with_the_bytes_of_its_before_is_no_retake() -> None:
+    b = before()
+    copy = after(b, sha256=b.sha256)
+    assert check_pair(b, copy, RULES) == ["same_image"]
+    with pytest.raises(DomainError) as caught:
+        check_resolution([b, copy], RULES)
+    assert caught.value.code == "photos_not_same_angle" and "very image" in caught.value.message
+
+
+def test_every_limit_is_configurable() -> None:
+    b = before(accuracy_m=150.0)
+    loose = SameAngleRules(max_distance_m=100.0, max_widening_m=0.0, max_accuracy_m=200.0, max_heading_deg=90)
+    assert check_pair(b, after(b, 99.0, heading=170.0), loose) == []
+    assert check_pair(b, after(b, 101.0), loose) == ["too_far"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_distance_m": -1.0},
+        {"max_widening_m": math.nan},
+        {"max_accuracy_m": math.inf},
+        {"max_heading_deg": 181.0},
+    ],
+)
+def test_impossible_limits_are_refused_when_loaded(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        SameAngleRules(**bad)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert(bad, SameAngleRules)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"max_distance": 50.0}, SameAngleRules)  # a typo is not silently ignored
+
+
 def test_distance_limit_is_configurable() -> None:
     b = before()
     assert check_pair(b, after(b, 31.0), SameAngleRules(max_distance_m=50.0)) == []

@@ -19,7 +19,10 @@ from server.cases.scope import (
 )
 
 DISTRICT, OTHER_DISTRICT = 1, 2
-BUREAU, LEAD, CO, OTHER_UNIT = 9, 10, 11, 12
+# ROOT (the office) → BUREAU → LEAD, CO; ROOT → OTHER_UNIT.
+ROOT, BUREAU, LEAD, CO, OTHER_UNIT = 8, 9, 10, 11, 12
+CHAIN = {ROOT: {ROOT}, BUREAU: {BUREAU, ROOT}, LEAD: {LEAD, BUREAU, ROOT}, CO: {CO, BUREAU, ROOT}}
+CHAIN[OTHER_UNIT] = {OTHER_UNIT, ROOT}
 CELL, OTHER_CELL = 100, 101
 
 
@@ -40,6 +43,10 @@ def make_case(**kw: object) -> CaseState:
 
 
 def actor(role: str, user_id: int = 50, **kw: object) -> Actor:
+    """An actor as the loader makes one: a unit brings its chain up to the root."""
+    unit = kw.get("unit_id")
+    if isinstance(unit, int) and "unit_chain" not in kw:
+        kw["unit_chain"] = frozenset(CHAIN[unit])
     return Actor(user_id=user_id, role=role, district_id=kw.pop("district_id", DISTRICT), **kw)  # type: ignore[arg-type]
 
 
@@ -106,13 +113,21 @@ def test_actor_keys_per_role(who: Actor, keys: tuple[str, ...]) -> None:
     assert actor_scope_keys(who) == keys
 
 
-def test_deny_keys_name_the_person_and_every_unit() -> None:
-    assert actor_deny_keys(UNIT_LEADER) == (
+def test_deny_keys_name_the_person_their_unit_and_every_unit_above_it() -> None:
+    assert actor_deny_keys(MEMBER) == (
         "accused_unit:10",
-        "accused_unit:11",
+        "accused_unit:8",
         "accused_unit:9",
-        "accused_user:7",
+        "accused_user:5",
     )
+    # Not the units below a leader: the leader above an accused unit is the one who handles it.
+    assert actor_deny_keys(UNIT_LEADER) == ("accused_unit:8", "accused_unit:9", "accused_user:7")
+    assert actor_deny_keys(WORKER) == ("accused_user:4",)
+
+
+def test_a_report_against_a_person_is_also_against_their_unit() -> None:
+    case = make_case(type="report", accused_user_id=77, accused_user_unit_id=LEAD)
+    assert {"accused_user:77", "accused_unit:10"} <= set(case_scope_keys(case))
 
 
 # --- can_see ----------------------------------------------------------------------------------
@@ -169,13 +184,42 @@ def test_accused_person_never_sees_the_accusation_even_as_district_admin() -> No
     assert can_see(AGENT, case)
 
 
-def test_accused_unit_and_its_leaders_never_see_the_accusation() -> None:
-    case = make_case(type="report", lead_unit_id=CO, co_unit_ids=(), accused_unit_id=LEAD, assignee_id=None)
+def test_the_accused_unit_never_sees_the_accusation_but_the_leader_above_it_does() -> None:
+    case = make_case(
+        type="report", lead_unit_id=BUREAU, co_unit_ids=(CO,), accused_unit_id=LEAD, assignee_id=None
+    )
     assert not can_see(MEMBER, case)
     assert not can_see(LEADER, case)
-    # A leader whose subtree holds the accused unit is accused as well.
-    assert not can_see(UNIT_LEADER, case)
+    # The bureau above the accused squad handles it (seed 002), and its co-unit helps.
+    assert can_see(UNIT_LEADER, case)
     assert can_see(actor("squad_member", 8, unit_id=CO, unit_ids=frozenset({CO})), case)
+
+
+def test_nobody_under_an_accused_unit_sees_it_whatever_key_would_show_it() -> None:
+    # Against the bureau: its squads are under it, as lead, co-unit, assignee or in their own cell.
+    in_lead = actor("squad_member", 5, unit_id=LEAD, unit_ids=frozenset({LEAD}))
+    in_co = actor("squad_leader", 6, unit_id=CO, unit_ids=frozenset({CO}))
+    worker = actor("grid_worker", 4, unit_id=LEAD, grid_ids=frozenset({CELL}))
+    case = make_case(
+        type="report", lead_unit_id=LEAD, co_unit_ids=(CO,), assignee_id=5, accused_unit_id=BUREAU
+    )
+    for who in (in_lead, in_co, worker, UNIT_LEADER):
+        assert not can_see(who, case), who
+    assert can_see(AGENT, case)
+
+
+def test_nobody_in_or_under_the_accused_persons_unit_sees_it() -> None:
+    # Against the bureau's leader: the bureau and its squads are his; the office above reads it.
+    case = make_case(
+        type="report",
+        lead_unit_id=ROOT,
+        co_unit_ids=(LEAD,),
+        accused_user_id=UNIT_LEADER.user_id,
+        accused_user_unit_id=BUREAU,
+    )
+    for who in (UNIT_LEADER, MEMBER, LEADER, actor("grid_worker", 4, unit_id=CO, grid_ids=frozenset({CELL}))):
+        assert not can_see(who, case), who
+    assert can_see(actor("unit_leader", 30, unit_id=ROOT, unit_ids=frozenset({ROOT, BUREAU, LEAD})), case)
 
 
 def test_accused_person_is_hidden_even_when_assigned_or_owning_the_cell() -> None:
