@@ -11,6 +11,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from geo.addresses.controllers import AddressController
+from geo.addresses.search import AddressRegister
 from geo.assign import cell_at
 from geo.controllers import GEO_ROUTES
 from notify.controllers import AlertController
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await alert_worker.stop()
         await close_pool()
 
+    address_book = AddressRegister(settings)
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not (SWAGGER_DIST / "swagger-ui-bundle.js").exists():
         logging.getLogger(__name__).warning("%s is missing: /schema renders blank; run `make`", SWAGGER_DIST)
@@ -104,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PhotoController,
             AlertController,
             *GEO_ROUTES,
+            AddressController,
             Open311Controller,
             ApiKeyController,
             assets,
@@ -114,6 +119,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "photo_store": Provide(lambda: photo_store, sync_to_thread=False),
             # Intake places a point in its cell through geo, which the case context does not import.
             "locate_cell": Provide(lambda: cell_at, sync_to_thread=False),
+            # ... and geocodes a typed address (or names a GPS point) through geo's address register.
+            "address_book": Provide(lambda: address_book, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         after_request=note_answer,

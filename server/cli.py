@@ -19,6 +19,8 @@ from pathlib import Path
 
 import msgspec
 
+from geo.addresses.cli import add_arguments as addresses_arguments
+from geo.addresses.cli import run as addresses_run
 from geo.cli import add_arguments as grids_arguments
 from geo.cli import run as grids_run
 from server.db import migrate
@@ -190,6 +192,12 @@ def _grids(args: argparse.Namespace, url: str) -> int:
     return grids_run(args)
 
 
+@command("addresses")
+@_with_database
+def _addresses(args: argparse.Namespace, url: str) -> int:
+    return addresses_run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gridcase", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("district", help="district code")
     cal.add_argument("files", nargs="+", help="calendar year JSON files")
     grids_arguments(sub.add_parser("grids", help="import or export a district's grids as GeoJSON"))
+    addresses_arguments(
+        sub.add_parser("addresses", help="import a district's address register (CSV or GeoJSON)")
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, _exit_on_signal)
     signal.signal(signal.SIGTERM, _exit_on_signal)

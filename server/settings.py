@@ -52,6 +52,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Signs pull cursors; empty: a secret generated into <data_dir>/cursor_secret on first use.
     cursor_secret: str = ""
     timezone: str = "Asia/Shanghai"
+    # Geocoding at intake (geo.addresses.ranking.clear_best): the best entry is taken only with at
+    # least this score and this margin over any rival farther than geocode_agree_m from it.
+    geocode_min_score: float = 0.75
+    geocode_min_margin: float = 0.1
+    geocode_agree_m: float = 150.0
+    # A point with no typed address takes the nearest register entry's within this distance.
+    reverse_geocode_max_m: float = 100.0
     # Argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile). Tests choose
     # cheap ones; a stored hash of other parameters is rehashed at the user's next log-in.
     argon2_time_cost: int = RFC_9106_LOW_MEMORY.time_cost
@@ -95,6 +102,10 @@ _ENV = {
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",
     "cursor_secret": "GRIDCASE_CURSOR_SECRET",
     "timezone": "GRIDCASE_TIMEZONE",
+    "geocode_min_score": "GRIDCASE_GEOCODE_MIN_SCORE",
+    "geocode_min_margin": "GRIDCASE_GEOCODE_MIN_MARGIN",
+    "geocode_agree_m": "GRIDCASE_GEOCODE_AGREE_M",
+    "reverse_geocode_max_m": "GRIDCASE_REVERSE_GEOCODE_MAX_M",
     "argon2_time_cost": "GRIDCASE_ARGON2_TIME_COST",
     "argon2_memory_kib": "GRIDCASE_ARGON2_MEMORY_KIB",
     "argon2_parallelism": "GRIDCASE_ARGON2_PARALLELISM",

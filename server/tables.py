@@ -31,6 +31,7 @@ from piccolo.columns.indexes import IndexMethod
 from piccolo.table import Table
 
 __all__ = [
+    "Address",
     "Alert",
     "ApiKey",
     "AuthToken",
@@ -369,6 +370,32 @@ class CaseDeparture(Table, tablename="case_departures"):
     at = Timestamptz(default=TimestamptzNow())
 
 
+class Address(Table, tablename="addresses"):
+    """An entry of the address register (地址库): a door plate, a compound or a named place.
+
+    `geom` (Point, 4326), `names` and `plates` (the name tokens and door-plate numbers of `norm`,
+    the normalised text, `geo.addresses.normalise`) are added in SQL (0014) with their indexes:
+    GiST for nearest-entry lookups, pg_trgm GIN on `names`, GIN on `plates`.
+    `key` is what a re-import matches on: the file's id, else the normalised address.
+    """
+
+    id = Serial(primary_key=True)
+    district_id = ForeignKey(District, null=False)
+    key = Varchar(length=200)
+    kind = Varchar(length=16)
+    road = Varchar(length=100, default="")
+    number = Varchar(length=32, default="")
+    compound = Varchar(length=100, default="")
+    building = Varchar(length=32, default="")
+    unit = Varchar(length=32, default="")
+    name = Varchar(length=200, default="")
+    label = Text()
+    norm = Text()
+    # The cell the point fell in at import; a grid re-import that removes a cell leaves it NULL.
+    grid_id = ForeignKey(Grid, null=True, on_delete=OnDelete.set_null)
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
 ALL_TABLES: list[type[Table]] = [
     District,
     Unit,
@@ -390,4 +417,5 @@ ALL_TABLES: list[type[Table]] = [
     ApiKey,
     Mutation,
     CaseDeparture,
+    Address,
 ]

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import msgspec
 from asyncpg.exceptions import DataError, ProgramLimitExceededError, UniqueViolationError
 
+from geo.addresses.search import AddressRegister
 from geo.assign import cell_at
 from server.accounts.domain import Actor
 from server.accounts.roles import FIELD_ROLES
@@ -26,6 +27,7 @@ from server.cases.intake import register_case
 from server.cases.schemas import CaseCreate, Origin, Registration
 from server.db import fetch, transaction
 from server.errors import DomainError, StaleVersion
+from server.settings import get_settings
 from server.tables import Case, Category
 from sync.conflicts import refuse_if_stale
 from sync.protocol import (
@@ -274,7 +276,8 @@ async def _report(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: d
         origin=_origin(device_id, mutation),
         reported_by=actor.user_id,
     )
-    await register_case(body, who, cell_at)
+    # A patrol report has the phone's point; the register names it when no address was typed.
+    await register_case(body, who, cell_at, AddressRegister(get_settings()))
 
 
 def _case_exists(case_id: uuid.UUID) -> DomainError:

@@ -17,7 +17,7 @@ from server.accounts.roles import REGISTRAR_ROLES
 from server.cases import schemas
 from server.cases import service as cases
 from server.cases.domain import Light, Status
-from server.cases.intake import LocateCell, register_case
+from server.cases.intake import AddressBook, LocateCell, register_case
 from server.cases.schemas import (
     CaseAnswer,
     CaseCreate,
@@ -41,13 +41,14 @@ class CaseController(Controller):
         self,
         actor: NamedDependency[Actor],
         locate_cell: NamedDependency[LocateCell],
+        address_book: NamedDependency[AddressBook],
         data: JSONBody[CaseCreate],
     ) -> CaseAnswer:
         """The case as the caller may now see it; only its receipt when it is out of their scope
         (a grid worker registering outside their cells, an agent accusing their own unit)."""
         require_role(actor, REGISTRAR_ROLES, "register cases")
         who = Registration(district_id=actor.district_id, actor=actor, now=datetime.now(UTC))
-        state = await register_case(data, who, locate_cell)
+        state = await register_case(data, who, locate_cell, address_book)
         return await cases.case_answer(state.id, actor)
 
     @get("/{case_id:uuid}", operation_id="getCase", responses=ERROR_RESPONSES)

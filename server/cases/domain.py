@@ -20,10 +20,13 @@ __all__ = [
     "ReasonText",
     "OPEN_STATUSES",
     "Action",
+    "AddressMatch",
     "CaseState",
     "CaseType",
     "Channel",
     "Light",
+    "Location",
+    "LocationSource",
     "Satisfaction",
     "Status",
     "Urgency",
@@ -66,6 +69,29 @@ Action = Literal[
     "note",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
+# Where a case's point came from: a device's GPS (it always wins over a typed address), or the
+# address register (地址库) when only an address was given and one entry clearly matched it.
+LocationSource = Literal["gps", "geocoded"]
+
+
+class AddressMatch(msgspec.Struct, frozen=True, kw_only=True):
+    """The register entry a case's point (geocoded) or address (nearest to its point) came from."""
+
+    entry_id: int
+    label: str
+    # Geocoded: how well the typed address matched, 0-1. Nearest entry: how far it lies, metres.
+    score: float | None = None
+    distance_m: float | None = None
+
+
+class Location(msgspec.Struct, frozen=True, kw_only=True):
+    """How intake placed a case: `needs_location` when an address was given but no entry clearly
+    matched it, so an agent or the console places it; never a silent guess."""
+
+    source: LocationSource | None = None
+    address_match: AddressMatch | None = None
+    needs_location: bool = False
+
 
 # Every free text has a limit, so that one case stays a small thing to store, send and pull.
 # Notes (and review, callback, resolution remarks) and reasons (return, extension) are short;
@@ -123,3 +149,4 @@ class CaseState(msgspec.Struct, kw_only=True):
     supervised: bool = False
     # The grid worker who found the case on patrol keeps seeing it on their handheld.
     reported_by: int | None = None
+    location: Location = msgspec.field(default_factory=Location)

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import msgspec
 
 from server.accounts.domain import Actor
-from server.cases.domain import CaseType, Channel, DescriptionText, Light, Status, Urgency
+from server.cases.domain import (
+    AddressMatch,
+    CaseType,
+    Channel,
+    DescriptionText,
+    Light,
+    LocationSource,
+    Status,
+    Urgency,
+)
 from server.cases.lifecycle import (
     AnswerPayload,
     AssignPayload,
@@ -170,6 +179,9 @@ class CaseOut(msgspec.Struct, kw_only=True, tag_field="view", tag="case"):
     address: str
     lat: float | None
     lon: float | None
+    location_source: LocationSource | None
+    address_match: AddressMatch | None
+    needs_location: bool
     grid_id: int | None
     lead_unit_id: int | None
     co_unit_ids: list[int]

@@ -20,7 +20,7 @@ from server.calendar.deadlines import TimeLimits
 from server.calendar.lights import light, light_sql, next_alert_at
 from server.calendar.workdays import Calendar, CalendarYear
 from server.cases import lifecycle
-from server.cases.domain import Action, CaseState
+from server.cases.domain import Action, CaseState, Location
 from server.cases.schemas import (
     NO_ORIGIN,
     CaseAnswer,
@@ -236,8 +236,11 @@ async def _append_event(
     )
 
 
-async def register(body: CaseCreate, who: Registration, grid_id: int | None) -> CaseState:
-    """Store a new case (登记) with its ticket and first event; `server.cases.intake` checks it first."""
+async def register(
+    body: CaseCreate, who: Registration, grid_id: int | None, location: Location | None = None
+) -> CaseState:
+    """Store a new case (登记) with its ticket and first event; `server.cases.intake` checks and
+    places it first (`location`: where its point and address came from)."""
     state = CaseState(
         id=who.case_id or uuid.uuid4(),
         district_id=who.district_id,
@@ -253,6 +256,7 @@ async def register(body: CaseCreate, who: Registration, grid_id: int | None) -> 
         accused_user_unit_id=await _unit_led_by(body.accused_user_id) if body.type == "report" else None,
         registered_at=who.now,
         reported_by=who.reported_by,
+        location=location or Location(),
     )
     values = _row_values(state)
     values.update(
@@ -775,6 +779,9 @@ def case_views(rows: list[dict[str, Any]], actor: Actor, now: datetime | None = 
                 address=r["address"],
                 lat=r["lat"],
                 lon=r["lon"],
+                location_source=s.location.source,
+                address_match=s.location.address_match,
+                needs_location=s.location.needs_location,
                 grid_id=s.grid_id,
                 lead_unit_id=s.lead_unit_id,
                 co_unit_ids=list(s.co_unit_ids),

@@ -40,6 +40,7 @@ from server.cases import service as cases
 from server.cases.domain import OPEN_STATUSES, Action, CaseType, Channel, Light, Satisfaction, Status, Urgency
 from server.cases.intake import register_case
 from server.cases.schemas import CaseCreate, Registration
+from server.demo.addresses import load_register, register_phone_case
 from server.demo.grids import demo_feature_collection
 from server.districts.setup import add_unit, add_user, create_district
 from server.photos.images import make_thumbnail
@@ -305,11 +306,15 @@ async def _populate(district_id: int, settings: Settings) -> None:
     report = await import_grids(district_id, msgspec.json.encode(demo_feature_collection()))
     if report.errors or not report.committed:
         raise RuntimeError(f"the demo grids did not import: {report.errors}")
+    await load_register(district_id)
     loader = _CaseLoader(district_id, units, settings)
     await loader.prepare()
     await _routing_rules(district_id, units, loader.categories)
     for plan in _plans():
         await loader.load(plan)
+    await register_phone_case(
+        district_id, loader.actors["agent"], loader.categories["municipal"], settings, loader.now
+    )
 
 
 async def _routing_rules(district_id: int, units: dict[str, int], categories: dict[str, int]) -> None:
