@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.package-lock.json
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 TEST_DEBS := chromium fonts-noto-cjk
 
-.PHONY: run test postgis assets browser bench clean
+.PHONY: run test lint postgis assets browser bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || (apt-get update -qq && $(APT_INSTALL) python3-venv && $(PYTHON) -m venv $(VENV))
@@ -35,7 +35,14 @@ browser:
 run: postgis assets
 	$(BIN)/gridcase run
 
-test: postgis assets browser
+# The habits of the code, held by every test run: ruff (pycodestyle, pyflakes, bugbear, pyupgrade,
+# simplify, isort, complexity 12), ruff's formatting, and mypy with zero errors.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint postgis assets browser
 	$(BIN)/pytest
 
 bench: postgis
