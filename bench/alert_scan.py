@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,18 +135,12 @@ def main() -> int:
     if url:
         return asyncio.run(run())
     from server.db import migrate
-    from server.embedded.cluster import private_cluster
+    from server.embedded.cluster import scratch_cluster
 
-    root = Path(tempfile.mkdtemp(prefix="gridcase-bench-"))
-    os.chmod(root, 0o755)
-    cluster, url = private_cluster(root, "gridcase_bench", durable=False)
-    os.environ["DATABASE_URL"] = url
-    try:
+    with scratch_cluster("bench") as url:
+        os.environ["DATABASE_URL"] = url
         migrate(url)
         return asyncio.run(run())
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

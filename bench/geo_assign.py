@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -185,17 +183,11 @@ def main() -> int:
     if url:
         return asyncio.run(run(url, throwaway=False))
     from server.db import migrate
-    from server.embedded.cluster import private_cluster
+    from server.embedded.cluster import scratch_cluster
 
-    root = Path(tempfile.mkdtemp(prefix="gridcase-bench-"))
-    os.chmod(root, 0o755)
-    cluster, url = private_cluster(root, "gridcase_bench", durable=False)
-    try:
+    with scratch_cluster("bench") as url:
         migrate(url)
         return asyncio.run(run(url, throwaway=True))
-    finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from piccolo.engine.postgres import PostgresEngine
 from server.settings import ROOT
 from server.tables import Case
 
-__all__ = ["close_pool", "fetch", "is_outage", "migrate", "start_pool", "transaction"]
+__all__ = ["close_pool", "fetch", "is_outage", "migrate", "raw_sql_migration", "start_pool", "transaction"]
 
 # PostgreSQL is away rather than the query wrong: the connection broke or was refused (SQLSTATE
 # class 08), the server is starting, stopping or crashed (57P01–57P03), or it has no connection
@@ -146,3 +146,35 @@ def migrate(database_url: str) -> None:
     done = subprocess.run(piccolo, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0 or "failed" in done.stdout.lower():
         raise RuntimeError(f"migrations failed:\n{done.stdout}\n{done.stderr}")
+
+
+def raw_sql_migration(migration_id: str, description: str, forwards: str, backwards: str) -> Any:
+    """A Piccolo migration's `forwards` for what Piccolo cannot declare (geometry, triggers, partial
+    and composite indexes): each script runs on one plain connection, since a prepared statement
+    holds a single command."""
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+    from piccolo.engine import engine_finder
+
+    async def execute(script: str) -> None:
+        engine = engine_finder()
+        assert engine is not None, "piccolo_conf names no engine"
+        connection = await engine.get_new_connection()  # type: ignore[attr-defined]
+        try:
+            await connection.execute(script)
+        finally:
+            await connection.close()
+
+    async def manager() -> MigrationManager:
+        built = MigrationManager(migration_id=migration_id, app_name="server", description=description)
+
+        async def run() -> None:
+            await execute(forwards)
+
+        async def run_backwards() -> None:
+            await execute(backwards)
+
+        built.add_raw(run)
+        built.add_raw_backwards(run_backwards)
+        return built
+
+    return manager

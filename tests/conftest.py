@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import atexit
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from server.db import migrate
-from server.embedded.cluster import private_cluster
+from server.embedded.cluster import scratch_cluster
 
 _DB_TESTS = ("tests/unit",)
 # A `gridcase run` a test starts on the shared test database would run the alert worker on the real
@@ -34,15 +31,10 @@ def _database() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    root = Path(tempfile.mkdtemp(prefix="gridcase-test-"))
-    os.chmod(root, 0o755)
-    cluster, url = private_cluster(root, "gridcase_test", durable=False)
-
-    def stop() -> None:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-    atexit.register(stop)
+    # Entered for the session, left when the interpreter exits.
+    scratch = scratch_cluster("test")
+    url = scratch.__enter__()
+    atexit.register(scratch.__exit__, None, None, None)
     return url
 
 

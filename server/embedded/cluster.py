@@ -18,10 +18,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
+    "scratch_cluster",
     "Cluster",
     "SetupError",
     "find_pg_bin",
@@ -288,3 +292,18 @@ if __name__ == "__main__":
         print(f"PostgreSQL + PostGIS: {install_postgis()}")
     except SetupError as error:
         sys.exit(f"gridcase: {error}")
+
+
+@contextmanager
+def scratch_cluster(name: str) -> Iterator[str]:
+    """A throwaway cluster with fsync off and an empty database `gridcase_<name>` (the tests and the
+    benchmarks); yields its URL, then stops the cluster and removes its folder."""
+    root = Path(tempfile.mkdtemp(prefix=f"gridcase-{name}-"))
+    # The postgres user runs the cluster inside it.
+    os.chmod(root, 0o755)
+    cluster, url = private_cluster(root, f"gridcase_{name}", durable=False)
+    try:
+        yield url
+    finally:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -6,8 +6,7 @@
   late (DESIGN §7). A trigger stamps it so that no write path can forget.
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from server.db import raw_sql_migration
 
 ID = "2026-11-23T18:05:00:000000"
 VERSION = "1.38.0"
@@ -57,25 +56,4 @@ DROP INDEX IF EXISTS units_district_code, grids_district_code, categories_distri
     grids_district_level, cases_district_ticket;
 """
 
-
-async def _execute(script: str) -> None:
-    # A prepared statement holds one command, so the script runs through one plain connection.
-    connection = await engine_finder().get_new_connection()
-    try:
-        await connection.execute(script)
-    finally:
-        await connection.close()
-
-
-async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="server", description=DESCRIPTION)
-
-    async def run():
-        await _execute(FORWARDS)
-
-    async def run_backwards():
-        await _execute(BACKWARDS)
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+forwards = raw_sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

@@ -6,8 +6,7 @@
 - Existing open cases get their next light change, so the first pass finds them.
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from server.db import raw_sql_migration
 
 ID = "2026-12-02T05:53:37:000000"
 VERSION = "1.38.0"
@@ -27,25 +26,4 @@ DROP INDEX IF EXISTS alerts_once, alerts_district_id, cases_next_alert_at;
 CREATE UNIQUE INDEX alerts_case_level_recipient ON alerts (case_id, level, recipient);
 """
 
-
-async def _execute(script: str) -> None:
-    # A prepared statement holds one command, so the script runs through one plain connection.
-    connection = await engine_finder().get_new_connection()
-    try:
-        await connection.execute(script)
-    finally:
-        await connection.close()
-
-
-async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="server", description=DESCRIPTION)
-
-    async def run():
-        await _execute(FORWARDS)
-
-    async def run_backwards():
-        await _execute(BACKWARDS)
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+forwards = raw_sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

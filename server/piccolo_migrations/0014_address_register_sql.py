@@ -14,8 +14,7 @@ Piccolo runs a migration's raw SQL before its table operations, so this is a mig
 - one entry per (district, key): a re-import updates in place.
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from server.db import raw_sql_migration
 
 ID = "2026-12-02T06:04:41:000000"
 VERSION = "1.38.0"
@@ -36,25 +35,4 @@ DROP INDEX IF EXISTS addresses_geom_gist, addresses_names_trgm, addresses_plates
 ALTER TABLE addresses DROP COLUMN IF EXISTS geom, DROP COLUMN IF EXISTS names, DROP COLUMN IF EXISTS plates;
 """
 
-
-async def _execute(script: str) -> None:
-    # A prepared statement holds one command, so the script runs through one plain connection.
-    connection = await engine_finder().get_new_connection()
-    try:
-        await connection.execute(script)
-    finally:
-        await connection.close()
-
-
-async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="server", description=DESCRIPTION)
-
-    async def run():
-        await _execute(FORWARDS)
-
-    async def run_backwards():
-        await _execute(BACKWARDS)
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+forwards = raw_sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

@@ -6,8 +6,7 @@
 - `rate_windows`: fixed-window counters shared by every server process (civic apps' keys).
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+from server.db import raw_sql_migration
 
 ID = "2026-12-02T06:30:00:000000"
 VERSION = "1.38.0"
@@ -49,25 +48,4 @@ ALTER TABLE categories DROP COLUMN IF EXISTS attributes;
 DROP TABLE IF EXISTS open311_requests;
 """
 
-
-async def _execute(script: str) -> None:
-    # A prepared statement holds one command, so the script runs through one plain connection.
-    connection = await engine_finder().get_new_connection()
-    try:
-        await connection.execute(script)
-    finally:
-        await connection.close()
-
-
-async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="server", description=DESCRIPTION)
-
-    async def run() -> None:
-        await _execute(FORWARDS)
-
-    async def run_backwards() -> None:
-        await _execute(BACKWARDS)
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+forwards = raw_sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)
