@@ -25,6 +25,7 @@ from server.photos.controllers import PhotoController
 from server.photos.storage import photo_store_from
 from server.settings import Settings, get_settings
 from sync.controllers import SyncController
+from sync.watch import watch
 
 __all__ = ["create_app"]
 
@@ -71,8 +72,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def open_database() -> None:
         await start_pool()
+        # Each worker process listens for sync changes on a connection of its own.
+        await watch.start()
 
     async def close_database() -> None:
+        await watch.stop()
         await close_pool()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
