@@ -98,11 +98,10 @@ async def _template_case(
     district_id: int, admin_id: int, unit_id: int, grid_id: int, category_id: int
 ) -> uuid.UUID:
     """One dispatched case made by the real code path; the others are its clones."""
-    from geo.assign import Placement
     from server.accounts.domain import Actor
     from server.cases import lifecycle
     from server.cases import service as cases
-    from server.cases.schemas import CaseCreate
+    from server.cases.schemas import CaseCreate, Registration
 
     actor = Actor(user_id=admin_id, role="district_admin", district_id=district_id, unit_id=unit_id)
     body = CaseCreate(
@@ -113,11 +112,9 @@ async def _template_case(
         lon=WEST + CELL_DEG / 2,
         complainant_phone="13812345678",
     )
-    placement = Placement(grid_id=grid_id, grid_code="", unit_id=unit_id, worker_ids=())
+    who = Registration(district_id=district_id, actor=actor, now=datetime.now(UTC))
     async with transaction():
-        state = await cases.register(
-            body, district_id=district_id, actor=actor, now=datetime.now(UTC), placement=placement
-        )
+        state = await cases.register(body, who, grid_id)
     dispatch = lifecycle.Command(action="dispatch", payload=lifecycle.DispatchPayload(unit_id=unit_id))
     await cases.act(state.id, dispatch, actor)
     return state.id
@@ -309,13 +306,23 @@ def serve_one(port: int) -> None:
     import socket
 
     import uvicorn
+    from litestar import post
 
     from server.app import create_app
 
+    @post("/bench/noop", status_code=200, include_in_schema=False)
+    async def noop() -> dict[str, bool]:
+        """The yardstick: the same app, request and headers, no work."""
+        return {"ok": True}
+
+    app = create_app()
+    app.register(noop)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
-    uvicorn.Server(uvicorn.Config(create_app(), log_level="warning")).run(sockets=[sock])
+    config = uvicorn.Config(app, log_level="warning", loop="uvloop", http="httptools")
+    print(f"server {os.getpid()}: loop {config.loop}, parser {config.http}", flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 @contextlib.contextmanager
@@ -342,6 +349,9 @@ def serve(url: str, workdir: Path, processes: int) -> Iterator[tuple[int, list[i
             if any(s.poll() is not None for s in servers) or time.monotonic() > deadline:
                 raise SystemExit(f"the server did not start:\n{log_path.read_text()}")
             time.sleep(0.2)
+        for line in log_path.read_text().splitlines():
+            if ": loop " in line:
+                console.print(line, markup=False, highlight=False)
         yield port, [s.pid for s in servers]
     finally:
         for server in servers:
@@ -676,6 +686,7 @@ async def storm(args: argparse.Namespace, url: str, workdir: Path, wrk: str) -> 
                 for t, d, _ in district.devices
                 if str(cell_of[d]) in grid_cursor
             ]
+            await phase("/bench/noop", agains, "no-op", once=False, seconds=args.seconds)
             await phase("/sync/pull", agains, "empty re-pull", once=False, seconds=args.seconds)
             token, body = agains[-1]
             pull_plans = await empty_repull_plans(url, token, body["cursor"])
@@ -774,6 +785,7 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
     ):
         table.add_column(column, justify="left" if column in ("phase", "results") else "right")
     units = {
+        "no-op": "requests/s",
         "first pull": "pulls/s",
         "empty re-pull": "pulls/s",
         "healthy verify": "verifies/s",
@@ -797,6 +809,15 @@ def report(phases: list[Phase], args: argparse.Namespace) -> None:
             f"{p.postgres_cpu * 1000 / ops:.2f}",
         )
     console.print(table)
+    rates = {p.name: p.answered / (p.duration_us / 1e6) for p in phases}
+    if rates.get("no-op"):
+        for name, goal in (("empty re-pull", 0.5), ("first pull", 0.05)):
+            if name in rates:
+                ratio = rates[name] / rates["no-op"]
+                console.print(
+                    f"{name}: {ratio:.1%} of the no-op rate (goal {goal:.0%}: "
+                    f"{'met' if ratio >= goal else 'not met'})"
+                )
 
 
 def main() -> None:

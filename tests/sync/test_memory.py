@@ -254,3 +254,23 @@ async def test_killing_the_listener_mid_storm_skips_no_change_and_it_comes_back(
     with counted_queries() as queries:
         again, _, _, _ = await pull_all(client, headers, device_id, cursor)
     assert again == {} and queries == []
+
+
+async def test_batches_locking_shared_cases_in_opposite_orders_all_apply_once(
+    client, world: World, login, device
+):
+    """A batch holds its cases' locks until it commits, so two batches taking two cases in opposite
+    orders deadlock: PostgreSQL aborts one, which runs again whole, and each mutation applies once."""
+    agent = await login("agent")
+    x, y = [await new_case(client, agent, world, cell="cell_a") for _ in range(2)]
+    first, second = await device("worker1"), await device("worker1")
+    for round_ in range(3):
+        forward = [mutation(c, "note", {"text": f"forward {round_}"}, 0) for c in (x, y)]
+        backward = [mutation(c, "note", {"text": f"backward {round_}"}, 0) for c in (y, x)]
+        done = await asyncio.gather(push(client, *first, forward), push(client, *second, backward))
+        assert [r["status"] for results in done for r in results] == ["applied"] * 4
+    rows = await fetch(
+        "SELECT count(*) AS n FROM case_events WHERE case_id = ANY({}::uuid[]) AND action = 'note'",
+        [uuid.UUID(x["id"]), uuid.UUID(y["id"])],
+    )
+    assert rows[0]["n"] == 12
