@@ -5,9 +5,10 @@ under the phone's UUID, so its effects and its stored result commit together (on
 batch). A refused mutation is rolled back to its savepoint and its refusal stored; the rest of
 the batch goes on. A replay finds the stored result with one primary-key lookup. Two copies of
 the same mutation racing each other (a retried request while the first is still running) meet at
-the primary key: the loser's savepoint rolls back and it answers with the winner's result. Two
-batches that lock shared cases in opposite orders deadlock; PostgreSQL aborts one, which runs
-again whole.
+the primary key: the loser's savepoint rolls back and it answers with the winner's result. A
+batch locks its cases first, in id order, so batches sharing cases wait for each other instead of
+deadlocking; should PostgreSQL still abort one (a deadlock with another writer, a serialization
+failure), it runs again whole.
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ async def _push_batch(
             ids,
         )
     }
+    # Batches lock their cases in one order, so two of them sharing cases wait, not deadlock.
+    await fetch(
+        "SELECT 1 FROM cases WHERE district_id = {} AND id = ANY({}::uuid[]) ORDER BY id FOR UPDATE",
+        actor.district_id,
+        sorted({m.case_id for m in parsed if isinstance(m, _Decoded) and m.id not in stored}),
+    )
     results = []
     for item in parsed:
         if item.id in stored:

@@ -259,8 +259,8 @@ async def test_killing_the_listener_mid_storm_skips_no_change_and_it_comes_back(
 async def test_batches_locking_shared_cases_in_opposite_orders_all_apply_once(
     client, world: World, login, device
 ):
-    """A batch holds its cases' locks until it commits, so two batches taking two cases in opposite
-    orders deadlock: PostgreSQL aborts one, which runs again whole, and each mutation applies once."""
+    """A batch holds its cases' locks until it commits: two batches naming two cases in opposite
+    orders must neither deadlock into an error nor apply anything twice."""
     agent = await login("agent")
     x, y = [await new_case(client, agent, world, cell="cell_a") for _ in range(2)]
     first, second = await device("worker1"), await device("worker1")
