@@ -306,14 +306,22 @@ def serve_one(port: int) -> None:
     import socket
 
     import uvicorn
+    from litestar import post
 
     from server.app import create_app
 
+    @post("/bench/noop", status_code=200, include_in_schema=False)
+    async def noop() -> dict[str, bool]:
+        """The yardstick: the same app, request and headers, no work."""
+        return {"ok": True}
+
+    app = create_app()
+    app.register(noop)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
     # As `gridcase run` serves; asyncio + h11 would stall each keep-alive request ~44 ms (STACK.md).
-    config = uvicorn.Config(create_app(), log_level="warning", loop="uvloop", http="httptools")
+    config = uvicorn.Config(app, log_level="warning", loop="uvloop", http="httptools")
     server = uvicorn.Server(config)
 
     async def run() -> None:
@@ -697,6 +705,7 @@ async def storm(args: argparse.Namespace, url: str, workdir: Path, wrk: str) -> 
                 for t, d, _ in district.devices
                 if str(cell_of[d]) in grid_cursor
             ]
+            await phase("/bench/noop", agains, "no-op", once=False, seconds=args.seconds)
             await phase("/sync/pull", agains, "empty re-pull", once=False, seconds=args.seconds)
             token, body = agains[-1]
             pull_plans = await empty_repull_plans(url, token, body["cursor"])
@@ -795,6 +804,7 @@ def report(phases: list[Phase], args: argparse.Namespace, served_on: str) -> Non
     ):
         table.add_column(column, justify="left" if column in ("phase", "results") else "right")
     units = {
+        "no-op": "requests/s",
         "first pull": "pulls/s",
         "empty re-pull": "pulls/s",
         "healthy verify": "verifies/s",
@@ -818,6 +828,15 @@ def report(phases: list[Phase], args: argparse.Namespace, served_on: str) -> Non
             f"{p.postgres_cpu * 1000 / ops:.2f}",
         )
     console.print(table)
+    rates = {p.name: p.answered / (p.duration_us / 1e6) for p in phases}
+    if rates.get("no-op"):
+        for name, goal in (("empty re-pull", 0.5), ("first pull", 0.05)):
+            if name in rates:
+                ratio = rates[name] / rates["no-op"]
+                console.print(
+                    f"{name}: {ratio:.1%} of the no-op rate (goal {goal:.0%}: "
+                    f"{'met' if ratio >= goal else 'not met'})"
+                )
 
 
 def main() -> None:

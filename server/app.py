@@ -28,6 +28,7 @@ from server.photos.controllers import PhotoController
 from server.photos.storage import photo_store_from
 from server.settings import ROOT, Settings, get_settings
 from sync.controllers import SyncController
+from sync.watch import watch
 
 __all__ = ["create_app"]
 
@@ -78,12 +79,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def open_database() -> None:
         await start_pool()
+        # Each worker process listens for sync changes on a connection of its own.
+        await watch.start()
         if alert_worker is not None:
             await alert_worker.start()
 
     async def close_database() -> None:
         if alert_worker is not None:
             await alert_worker.stop()
+        await watch.stop()
         await close_pool()
 
     address_book = AddressRegister(settings)

@@ -24,7 +24,16 @@ from piccolo.engine.postgres import PostgresEngine
 from server.settings import ROOT
 from server.tables import Case
 
-__all__ = ["close_pool", "fetch", "is_outage", "migrate", "raw_sql_migration", "start_pool", "transaction"]
+__all__ = [
+    "close_pool",
+    "fetch",
+    "is_outage",
+    "migrate",
+    "new_connection",
+    "raw_sql_migration",
+    "start_pool",
+    "transaction",
+]
 
 # PostgreSQL is away rather than the query wrong: the connection broke or was refused (SQLSTATE
 # class 08), the server is starting, stopping or crashed (57P01–57P03), or it has no connection
@@ -100,6 +109,11 @@ async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
         return [dict(r) for r in await connection.fetch(query, *args)]
     finally:
         await connection.close()
+
+
+async def new_connection() -> Any:
+    """A connection of its own, outside the pool, for a session that keeps state (`sync.watch`'s LISTEN)."""
+    return await _engine().get_new_connection()
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from litestar import Controller, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
 from server.accounts.domain import Actor
-from server.accounts.guards import require_device
 from server.errors import DomainError
 from server.http import ERROR_RESPONSES
 from server.settings import Settings
@@ -15,7 +14,9 @@ from sync.protocol import PullRequest, PullResponse, PushRequest, PushResponse, 
 from sync.pull import pull
 from sync.push import push
 from sync.secret import cursor_key
+from sync.sessions import cached_actor, fresh_memory, own_device
 from sync.verify import verify
+from sync.watch import ChangeLog
 
 __all__ = ["SyncController"]
 
@@ -23,15 +24,23 @@ __all__ = ["SyncController"]
 class SyncController(Controller):
     path = "/sync"
     tags = ["sync"]
+    # The same actor as every route's, kept in memory while revocations are pushed (sync.sessions).
+    dependencies = {"actor": Provide(cached_actor), "memory": Provide(fresh_memory)}
 
     @post("/pull", operation_id="syncPull", status_code=200, responses=ERROR_RESPONSES)
     async def pull(
-        self, actor: NamedDependency[Actor], settings: NamedDependency[Settings], data: JSONBody[PullRequest]
+        self,
+        actor: NamedDependency[Actor],
+        memory: NamedDependency[ChangeLog | None],
+        settings: NamedDependency[Settings],
+        data: JSONBody[PullRequest],
     ) -> PullResponse:
         """Cases in the caller's scope changed since `cursor` (null: a full snapshot, paged), with
         tombstones for cases that left the scope. Repeat while `has_more`; keep the last cursor."""
-        await require_device(data.device_id, actor)
-        return await pull(actor, data.cursor, min(data.limit, settings.sync_max_pull), cursor_key(settings))
+        await own_device(data.device_id, actor)
+        return await pull(
+            actor, data.cursor, min(data.limit, settings.sync_max_pull), cursor_key(settings), memory
+        )
 
     @post("/push", operation_id="syncPush", status_code=200, responses=ERROR_RESPONSES)
     async def push(
@@ -43,12 +52,12 @@ class SyncController(Controller):
             raise DomainError(
                 "batch_too_large", f"at most {settings.sync_max_batch} mutations per push", "mutations", 413
             )
-        await require_device(data.device_id, actor)
+        await own_device(data.device_id, actor)
         return await push(actor, data.device_id, data.mutations)
 
     @post("/verify", operation_id="syncVerify", status_code=200, responses=ERROR_RESPONSES)
     async def verify(self, actor: NamedDependency[Actor], data: JSONBody[VerifyRequest]) -> VerifyResponse:
         """Check the phone's copy by its 16 bucket checksums: `ok`, or for each bucket that differs
         every case of it in the caller's scope, to replace that bucket of the copy with."""
-        await require_device(data.device_id, actor)
+        await own_device(data.device_id, actor)
         return await verify(actor, data.buckets)

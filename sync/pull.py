@@ -4,6 +4,9 @@ See `sync.cursor` for why the cursor is a pair of snapshots. Each query reads on
 `(district_id, change_xid)` index: from the oldest transaction that was still running at the
 last pull to the newest visible now, so an empty re-pull touches a handful of rows.
 
+An empty re-pull is answered from memory when `sync.watch` can prove that nothing in the
+caller's keys changed since the cursor; see there for why a lost notification only delays.
+
 Tombstones name only cases the caller could have held: never one of another district, and never
 an accusation against the caller (it carries their negative key), even though it left one of
 their scope keys. `sync.verify` heals whatever such a rule leaves behind on a phone.
@@ -20,6 +23,7 @@ from server.cases.service import VIEW_COLUMNS, case_views
 from server.db import fetch
 from sync.cursor import Cursor, decode_cursor, encode_cursor
 from sync.protocol import PullResponse
+from sync.watch import ChangeLog, Snapshot, district_wide
 
 __all__ = ["pull"]
 
@@ -79,10 +83,25 @@ async def _lost_with_keys(actor: Actor, lost: list[str]) -> list[uuid.UUID]:
     return [r["id"] for r in rows]
 
 
-async def pull(actor: Actor, cursor_text: str | None, limit: int, key: bytes) -> PullResponse:
-    """`key` signs the cursors (`sync.secret`)."""
+def _provably_empty(actor: Actor, cursor: Cursor, keys: tuple[str, ...], memory: ChangeLog | None) -> bool:
+    """A re-pull (not a page of a round, same keys) that `sync.watch`'s memory proves would find
+    nothing."""
+    if memory is None or cursor.since is None or cursor.until is not None or set(cursor.keys) != set(keys):
+        return False
+    return memory.unchanged(Snapshot.parse(cursor.since), [*keys, district_wide(actor.district_id)])
+
+
+async def pull(
+    actor: Actor, cursor_text: str | None, limit: int, key: bytes, memory: ChangeLog | None = None
+) -> PullResponse:
+    """`key` signs the cursors (`sync.secret`); `memory`: `sync.watch`'s log, caught up with every
+    commit before the request, if there is one."""
     cursor = decode_cursor(cursor_text, key, actor.user_id)
     keys = actor_scope_keys(actor)
+    if _provably_empty(actor, cursor, keys, memory):
+        # Keeping the cursor as it came keeps the window open for a notification still on its way.
+        assert cursor_text is not None
+        return PullResponse(cases=[], tombstones=[], cursor=cursor_text, has_more=False)
     until = cursor.until or await _current_snapshot()
     gone: set[uuid.UUID] = set()
     if cursor.since is not None and set(cursor.keys) != set(keys):

@@ -1,20 +1,32 @@
 """Push: a batch of mutations from a handheld, each taking effect exactly once (DESIGN §7).
 
-Every mutation runs in its own transaction that also stores its result under the phone's UUID,
-so its effects and its stored result commit together. A replay finds the stored result with one
-primary-key lookup. Two copies of the same mutation racing each other (a retried request while
-the first is still running) meet at the primary key: the loser's transaction rolls back whole and
-answers with the winner's result.
+A batch runs in one transaction, each mutation in a savepoint of it that also stores its result
+under the phone's UUID, so its effects and its stored result commit together (one commit per
+batch). A refused mutation is rolled back to its savepoint and its refusal stored; the rest of
+the batch goes on. A replay finds the stored result with one primary-key lookup. Two copies of
+the same mutation racing each other (a retried request while the first is still running) meet at
+the primary key: the loser's savepoint rolls back and it answers with the winner's result. A
+batch locks its cases first, in id order, so batches sharing cases wait for each other instead of
+deadlocking; should PostgreSQL still abort one (a deadlock with another writer, a serialization
+failure), it runs again whole.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
-from asyncpg.exceptions import DataError, ProgramLimitExceededError, UniqueViolationError
+from asyncpg.exceptions import (
+    DataError,
+    DeadlockDetectedError,
+    ProgramLimitExceededError,
+    SerializationError,
+    UniqueViolationError,
+)
 
 from geo.addresses.search import AddressRegister
 from geo.assign import cell_at
@@ -42,10 +54,26 @@ from sync.protocol import (
 
 __all__ = ["push"]
 
+# Tries of a batch that meets a deadlock or a serialization failure before the phone is told to retry.
+_ATTEMPTS = 5
+
 
 async def push(actor: Actor, device_id: uuid.UUID, raw_mutations: list[Any]) -> PushResponse:
     """Results in the order sent; a later mutation on a case sees what an earlier one did to it."""
     parsed = [_parse(raw) for raw in raw_mutations]
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            async with transaction() as batch:
+                return PushResponse(results=await _push_batch(batch, actor, device_id, parsed))
+        except (DeadlockDetectedError, SerializationError):
+            # Another batch locked the same cases in another order: nothing of this one stayed.
+            await asyncio.sleep(random.uniform(0.002, 0.02) * attempt)
+    raise DomainError("sync_busy", "other pushes hold these cases; send the batch again", status=503)
+
+
+async def _push_batch(
+    batch: Any, actor: Actor, device_id: uuid.UUID, parsed: list[_Decoded | _Malformed]
+) -> list[MutationResult]:
     # A replayed batch costs one lookup for all of its mutations.
     ids = [m.id for m in parsed if m.id is not None]
     stored = {
@@ -56,17 +84,23 @@ async def push(actor: Actor, device_id: uuid.UUID, raw_mutations: list[Any]) -> 
             ids,
         )
     }
+    # Batches lock their cases in one order, so two of them sharing cases wait, not deadlock.
+    await fetch(
+        "SELECT 1 FROM cases WHERE district_id = {} AND id = ANY({}::uuid[]) ORDER BY id FOR UPDATE",
+        actor.district_id,
+        sorted({m.case_id for m in parsed if isinstance(m, _Decoded) and m.id not in stored}),
+    )
     results = []
     for item in parsed:
         if item.id in stored:
             results.append(_replay(stored[item.id], item.body_hash, device_id))
         elif isinstance(item, _Decoded):
-            results.append(await _push_one(actor, device_id, item))
+            results.append(await _push_one(batch, actor, device_id, item))
         elif item.id is None:
             results.append(item.refusal)  # no UUID to store the refusal under
         else:
             results.append(await _settle(actor, device_id, item, item.refusal))
-    return PushResponse(results=results)
+    return results
 
 
 class _Decoded(NamedTuple):
@@ -118,15 +152,17 @@ def _short(message: str) -> str:
     return message if len(message) <= _MESSAGE_CHARS else message[: _MESSAGE_CHARS - 1] + "…"
 
 
-async def _push_one(actor: Actor, device_id: uuid.UUID, item: _Decoded) -> MutationResult:
+async def _push_one(batch: Any, actor: Actor, device_id: uuid.UUID, item: _Decoded) -> MutationResult:
+    """One mutation in a savepoint of the batch's transaction: its effects and its stored result
+    stay together, or are undone together when it is refused."""
     mutation, now = item.mutation, datetime.now(UTC)
+    savepoint = await batch.savepoint()
     try:
-        async with transaction():
-            result = await _apply(actor, device_id, mutation, now)
-            if not await _record(item, actor, device_id, result):
-                raise _AlreadyStored
-        return result
-    except _AlreadyStored:
+        result = await _apply(actor, device_id, mutation, now)
+        if await _record(item, actor, device_id, result):
+            return result
+        # A racing copy of the mutation stored its result first: undo this one's effects.
+        await savepoint.rollback_to()
         return _replay_stored(await _stored(item), item, device_id)
     except DomainError as exc:
         refusal = exc
@@ -142,6 +178,7 @@ async def _push_one(actor: Actor, device_id: uuid.UUID, item: _Decoded) -> Mutat
             "invalid_value",
             "a value in this mutation cannot be stored (a NUL character, or a date or number out of range)",
         )
+    await savepoint.rollback_to()
     return await _settle(actor, device_id, item, await _refusal(actor, mutation, refusal))
 
 
@@ -153,10 +190,6 @@ async def _settle(
     if await _record(item, actor, device_id, result):
         return result
     return _replay_stored(await _stored(item), item, device_id)
-
-
-class _AlreadyStored(Exception):
-    """A racing copy of the mutation stored its result first: undo this one's effects."""
 
 
 async def _stored(item: _Decoded | _Malformed) -> dict[str, Any] | None:

@@ -25,6 +25,8 @@ from server.tables import AuthToken, Device, User
 from server.types import Name, Password, ShortText, Username
 
 __all__ = [
+    "actor_for_token",
+    "token_hash",
     "LoginRequest",
     "LoginResponse",
     "UserOut",
@@ -68,7 +70,8 @@ class DeviceResponse(msgspec.Struct):
     device_id: uuid.UUID
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """How a token is stored and looked up: its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -90,7 +93,7 @@ async def login(body: LoginRequest, settings: Settings, address: str) -> LoginRe
     expires_at = datetime.now(UTC) + timedelta(hours=settings.token_ttl_hours)
     await AuthToken.insert(
         AuthToken(
-            token_hash=_token_hash(token),
+            token_hash=token_hash(token),
             district_id=row["district_id"],
             user_id=row["id"],
             expires_at=expires_at,
@@ -158,7 +161,7 @@ async def logout(token: str) -> None:
     """Revoke the token: every later request with it answers 401."""
     rows = await fetch(
         "DELETE FROM auth_tokens WHERE token_hash = {} RETURNING expires_at > now() AS valid",
-        _token_hash(token),
+        token_hash(token),
     )
     if not rows or not rows[0]["valid"]:
         raise DomainError("unauthorized", "the token is unknown or expired; log in again", status=401)
@@ -182,12 +185,18 @@ async def actor_for_user(user: dict) -> Actor:
 
 async def provide_actor(request: Request) -> Actor:
     """The Litestar dependency behind every authenticated route."""
-    rows = await fetch(_BY_TOKEN, _token_hash(bearer_token(request)))
+    actor, _ = await actor_for_token(bearer_token(request))
+    return actor
+
+
+async def actor_for_token(token: str) -> tuple[Actor, datetime]:
+    """The token's Actor and when the token expires; 401 for an unknown, expired or disabled one."""
+    rows = await fetch(_BY_TOKEN, token_hash(token))
     if not rows or rows[0]["expires_at"] <= datetime.now(UTC):
         raise DomainError("unauthorized", "the token is unknown or expired; log in again", status=401)
     if not rows[0]["active"]:
         raise DomainError("unauthorized", "this user is disabled", status=401)
-    return _actor(rows[0])
+    return _actor(rows[0]), rows[0]["expires_at"]
 
 
 async def register_device(body: DeviceRequest, actor: Actor) -> DeviceResponse:

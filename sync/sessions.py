@@ -1,0 +1,101 @@
+"""Who is pulling, known in memory: bearer tokens and devices cached, revocations pushed by NOTIFY.
+
+A cached token answers only while `sync.watch` has a listening session: a log-out deletes the
+token row, whose trigger notifies its hash at commit, and the entry is dropped when the
+notification arrives; a change to users, units, cell workers or devices drops every entry. An
+entry is stored only if no notification (nor a session change) arrived while its row was read,
+so a read that raced a log-out cannot put the revoked token back. Expiry is checked at each use.
+Both caches are bounded (least recently used out).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from litestar import Request
+from litestar.di import NamedDependency
+
+from server.accounts.domain import Actor
+from server.accounts.guards import require_device
+from server.accounts.service import actor_for_token, bearer_token, token_hash
+from sync.watch import ChangeLog, watch
+
+__all__ = ["CAPACITY", "cached_actor", "devices", "fresh_memory", "own_device", "tokens"]
+
+# Per server process: a city's handhelds and the office's screens.
+CAPACITY = 50_000
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Bounded(Generic[K, V]):
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.entries: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self.entries.get(key)
+        if value is not None:
+            self.entries.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self.entries[key] = value
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.capacity:
+            self.entries.popitem(last=False)
+
+
+tokens: _Bounded[str, tuple[Actor, datetime]] = _Bounded(CAPACITY)
+devices: _Bounded[uuid.UUID, int] = _Bounded(CAPACITY)
+# Moves on every notification that may make an entry stale, and on every session change.
+_epoch = 0
+
+
+def _on_notice(kind: str, words: list[str]) -> None:
+    global _epoch
+    _epoch += 1
+    if kind == "t" and words != ["*"]:
+        for digest in words:
+            tokens.entries.pop(digest, None)
+    else:
+        tokens.entries.clear()
+        devices.entries.clear()
+
+
+watch.subscribe(_on_notice)
+
+
+async def fresh_memory() -> ChangeLog | None:
+    """The `memory` dependency of the sync routes: `sync.watch`'s log, caught up with every commit
+    before the request (None when there is no listening session)."""
+    await watch.start()
+    return await watch.caught_up()
+
+
+async def cached_actor(request: Request, memory: NamedDependency[ChangeLog | None]) -> Actor:
+    """The `actor` dependency of the sync routes: `provide_actor`, from memory when it may. It
+    depends on `memory`, so every log-out committed before the request has been heard."""
+    token = bearer_token(request)
+    digest = token_hash(token)
+    hit = tokens.get(digest) if memory is not None else None
+    if hit is not None and hit[1] > datetime.now(UTC):
+        return hit[0]
+    epoch = _epoch
+    actor, expires_at = await actor_for_token(token)
+    if epoch == _epoch and watch.log is not None:
+        tokens.put(digest, (actor, expires_at))
+    return actor
+
+
+async def own_device(device_id: uuid.UUID, actor: Actor) -> None:
+    """`require_device`, from memory for a device already seen with this user."""
+    if watch.log is not None and devices.get(device_id) == actor.user_id:
+        return
+    epoch = _epoch
+    await require_device(device_id, actor)
+    if epoch == _epoch and watch.log is not None:
+        devices.put(device_id, actor.user_id)
