@@ -21,6 +21,11 @@ from server.accounts.controllers import AuthController, DeviceController
 from server.accounts.service import provide_actor
 from server.calendar.controllers import CalendarController
 from server.cases.controllers import CaseController, CaseTransitionController
+from server.citizens.controllers import (
+    ComplainantController,
+    ReportController,
+    TrackController,
+)
 from server.db import close_pool, start_pool
 from server.http import EXCEPTION_HANDLERS, note_answer
 from server.open311.controllers import ApiKeyController, Open311Controller
@@ -115,6 +120,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AddressController,
             Open311Controller,
             ApiKeyController,
+            ReportController,
+            TrackController,
+            ComplainantController,
             assets,
         ],
         dependencies={

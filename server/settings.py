@@ -40,6 +40,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     alert_urls: tuple[str, ...] = ()
     # Submissions a civic app may make a minute with one api_key (Open311 POST requests).
     open311_requests_per_minute: int = 60
+    # Citizens' pages: /track lookups (and ratings) a minute per client address and per ticket,
+    # /report submissions a minute per client address.
+    track_per_client_per_minute: int = 20
+    track_per_ticket_per_minute: int = 10
+    report_per_minute: int = 10
     # The alert worker inside the server process (`gridcase run`); off where another process runs it.
     alert_worker: bool = True
     alert_interval_seconds: float = 5.0
@@ -92,6 +97,9 @@ _ENV = {
     "minio_region": "MINIO_REGION",
     "alert_urls": "GRIDCASE_ALERT_URLS",
     "open311_requests_per_minute": "GRIDCASE_OPEN311_REQUESTS_PER_MINUTE",
+    "track_per_client_per_minute": "GRIDCASE_TRACK_PER_CLIENT_PER_MINUTE",
+    "track_per_ticket_per_minute": "GRIDCASE_TRACK_PER_TICKET_PER_MINUTE",
+    "report_per_minute": "GRIDCASE_REPORT_PER_MINUTE",
     "alert_worker": "GRIDCASE_ALERT_WORKER",
     "alert_interval_seconds": "GRIDCASE_ALERT_INTERVAL_SECONDS",
     "alert_lease_seconds": "GRIDCASE_ALERT_LEASE_SECONDS",

@@ -317,3 +317,33 @@ class CaseTransitionController(Controller):
         self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID], data: JSONBody[schemas.NoteRequest]
     ) -> CaseAnswer:
         return await cases.transition(case_id, "note", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/refuse",
+        operation_id="caseRefuse",
+        summary="refuse a case (不予受理) with a reason the complainant is told",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def refuse(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.RefuseRequest],
+    ) -> CaseAnswer:
+        return await cases.transition(case_id, "refuse", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/refer",
+        operation_id="caseRefer",
+        summary="record a case as referred (emergency number, discipline body, petitions office)",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def refer(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.ReferRequest],
+    ) -> CaseAnswer:
+        return await cases.transition(case_id, "refer", data.payload, actor, data.version)

@@ -24,6 +24,8 @@ __all__ = [
     "CaseState",
     "CaseType",
     "Channel",
+    "Disposition",
+    "ReferralTarget",
     "Light",
     "Location",
     "LocationSource",
@@ -50,6 +52,10 @@ Status = Literal[
 OPEN_STATUSES: frozenset[str] = frozenset({"registered", "dispatched", "accepted", "on_site"})
 Light = Literal["green", "yellow", "red"]
 Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
+# How a case closed without being handled: refused (不予受理) or referred to another body.
+Disposition = Literal["refused", "referred"]
+# Where a referral goes: the emergency numbers, the discipline body (纪检监察), the petitions office (信访).
+ReferralTarget = Literal["110", "119", "120", "122", "discipline", "petitions"]
 
 Action = Literal[
     "dispatch",
@@ -67,6 +73,8 @@ Action = Literal[
     "approve_extension",
     "assign",
     "note",
+    "refuse",
+    "refer",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
 # Where a case's point came from: a device's GPS (it always wins over a typed address), or the
@@ -150,3 +158,6 @@ class CaseState(msgspec.Struct, kw_only=True):
     # The grid worker who found the case on patrol keeps seeing it on their handheld.
     reported_by: int | None = None
     location: Location = msgspec.field(default_factory=Location)
+    # Set when the case closed by refusal or referral instead of being handled.
+    disposition: Disposition | None = None
+    referred_to: ReferralTarget | None = None

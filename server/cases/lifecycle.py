@@ -45,6 +45,7 @@ from server.cases.domain import (
     CaseState,
     NoteText,
     ReasonText,
+    ReferralTarget,
     Satisfaction,
     Status,
     Urgency,
@@ -72,6 +73,8 @@ __all__ = [
     "NotePayload",
     "Outcome",
     "Payload",
+    "ReferPayload",
+    "RefusePayload",
     "ResolvePayload",
     "ReturnPayload",
     "ReviewPayload",
@@ -136,6 +139,21 @@ class ExtensionRequestPayload(Payload, frozen=True):
 
 class ExtensionDecisionPayload(Payload, frozen=True):
     approved: bool
+    note: NoteText = ""
+
+
+class RefusePayload(Payload, frozen=True):
+    """不予受理: outside the remit or unreasonable; the reason is what the complainant is told."""
+
+    reason: ReasonText
+
+
+class ReferPayload(Payload, frozen=True):
+    """Recorded as referred, never dispatched: an emergency number, the discipline body, the
+    petitions office. `number` is the reference the other body gave, if any."""
+
+    to: ReferralTarget
+    number: Annotated[str, msgspec.Meta(max_length=64)] = ""
     note: NoteText = ""
 
 
@@ -248,6 +266,9 @@ RULES: dict[str, Rule] = {
     "approve_extension": Rule(_OPEN, None, _set("unit_leader", "district_admin")),
     "assign": Rule(_set("dispatched", "accepted"), None, _INTAKE | {"squad_leader"}),
     "note": Rule(_NOT_ARCHIVED, None, _ALL_ROLES),
+    # Not for this office to handle: closed at intake, never dispatched.
+    "refuse": Rule(_set("registered"), "closed", _INTAKE),
+    "refer": Rule(_set("registered"), "closed", _INTAKE),
 }
 
 
@@ -578,6 +599,16 @@ def _note(case: CaseState, p: NotePayload, actor: Actor, ctx: Context) -> tuple[
     return {}, {}
 
 
+def _refuse(case: CaseState, p: RefusePayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    _require_text(p.reason, "reason")
+    return {"closed_at": ctx.now, "disposition": "refused"}, {"reason": p.reason}
+
+
+def _refer(case: CaseState, p: ReferPayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    changes = {"closed_at": ctx.now, "disposition": "referred", "referred_to": p.to}
+    return changes, {"to": p.to, "number": p.number}
+
+
 Handler = Callable[[CaseState, Any, Actor, Context], tuple[Changes, Data]]
 
 _HANDLERS: dict[str, tuple[type[Payload], Handler]] = {
@@ -596,6 +627,8 @@ _HANDLERS: dict[str, tuple[type[Payload], Handler]] = {
     "approve_extension": (ExtensionDecisionPayload, _approve_extension),
     "assign": (AssignPayload, _assign),
     "note": (NotePayload, _note),
+    "refuse": (RefusePayload, _refuse),
+    "refer": (ReferPayload, _refer),
 }
 
 # What the API and the sync push decode a payload into: `parse_payload` does it.

@@ -28,6 +28,8 @@ from server.cases.lifecycle import (
     ExtensionDecisionPayload,
     ExtensionRequestPayload,
     NotePayload,
+    ReferPayload,
+    RefusePayload,
     ResolvePayload,
     ReturnPayload,
     ReviewPayload,
@@ -327,4 +329,14 @@ class AssignRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class NoteRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     payload: NotePayload
+    version: int | None = None
+
+
+class RefuseRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: RefusePayload
+    version: int | None = None
+
+
+class ReferRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: ReferPayload
     version: int | None = None

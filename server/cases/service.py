@@ -459,17 +459,20 @@ async def act(
     origin: Origin = NO_ORIGIN,
     now: datetime | None = None,
     guard: Callable[[CaseState], Awaitable[None]] | None = None,
+    by_complainant: bool = False,
 ) -> CaseState:
     """Apply one life-cycle action to a case, exactly as the rules say, or raise DomainError.
 
-    `guard` sees the locked case first and may refuse (the sync push's conflict rule)."""
+    `guard` sees the locked case first and may refuse (the sync push's conflict rule).
+    `by_complainant`: the complainant acts (a rating through /track) under the rules of `actor`,
+    the office acting for them; the event then names no member of staff."""
     now = now or datetime.now(UTC)
     async with transaction():
         state, stamp = await _visible(case_id, actor, lock=True, base_version=base_version)
         if guard is not None:
             await guard(state)
         outcome = lifecycle.apply(state, command, actor, await _context(state, command, actor, now, stamp))
-        await _store(state, outcome.case, outcome.event, actor, origin=origin)
+        await _store(state, outcome.case, outcome.event, None if by_complainant else actor, origin=origin)
         if isinstance(command.payload, lifecycle.ResolvePayload):
             await attach_photos(case_id, command.payload.photo_ids)
         return outcome.case

@@ -22,6 +22,7 @@ from server.db import fetch, transaction
 from server.errors import DomainError
 from server.open311.formats import Open311Error
 from server.open311.rules import Attribute, NewRequest, RequestFilters, parse_new_request, public_record
+from server.ratelimit import within_rate
 
 __all__ = [
     "ApiKeyOut",
@@ -83,21 +84,9 @@ async def check_api_key(key: str, where: Jurisdiction, per_minute: int) -> int:
     if not rows:
         raise Open311Error(403, "api_key is not valid for this jurisdiction")
     key_id: int = rows[0]["id"]
-    await _count_hit(f"api_key:{key_id}", per_minute)
-    return key_id
-
-
-async def _count_hit(scope: str, per_minute: int) -> None:
-    """A fixed one-minute window per scope, shared by every server process through the database."""
-    rows = await fetch(
-        "INSERT INTO rate_windows (scope, window_start, hits) VALUES ({}, date_trunc('minute', now()), 1) "
-        "ON CONFLICT (scope, window_start) DO UPDATE SET hits = rate_windows.hits + 1 RETURNING hits",
-        scope,
-    )
-    if rows[0]["hits"] == 1:
-        await fetch("DELETE FROM rate_windows WHERE window_start < now() - interval '1 hour'")
-    if rows[0]["hits"] > per_minute:
+    if not await within_rate(f"api_key:{key_id}", per_minute):
         raise Open311Error(429, f"more than {per_minute} requests a minute with this api_key; wait a minute")
+    return key_id
 
 
 async def _categories(district_id: int, code: str | None = None) -> list[dict[str, Any]]:

@@ -33,6 +33,8 @@ from server.cases.lifecycle import (
     NotePayload,
     Outcome,
     Payload,
+    ReferPayload,
+    RefusePayload,
     ResolvePayload,
     ReturnPayload,
     ReviewPayload,
@@ -213,6 +215,9 @@ EXPECTED: dict[str, tuple[set[str], set[str], str | None]] = {
     "approve_extension": ({"unit_leader", "district_admin"}, OPEN, None),
     "assign": (INTAKE | {"squad_leader"}, {"dispatched", "accepted"}, None),
     "note": (set(ACTORS), set(ALL_STATUSES) - {"archived"}, None),
+    # Issue 15: 不予受理 and referral close a case at intake; it is never dispatched.
+    "refuse": (INTAKE, {"registered"}, "closed"),
+    "refer": (INTAKE, {"registered"}, "closed"),
 }
 # Allowed by role and status, refused by a rule of the action itself (the case has a contact).
 SPECIAL = {("close", "reviewed"): "callback_required"}
@@ -232,6 +237,8 @@ VALID: dict[str, Payload] = {
     "approve_extension": ExtensionDecisionPayload(approved=True),
     "assign": AssignPayload(assignee_id=SQUAD_MATE_ID),
     "note": NotePayload(text="caller rang again"),
+    "refuse": RefusePayload(reason="a private dispute between neighbours, for the courts"),
+    "refer": ReferPayload(to="119", number="F-2026-88"),
 }
 HTTP = {"out_of_scope": 404, "forbidden_role": 403, "invalid_transition": 409, "callback_required": 409}
 
@@ -922,3 +929,24 @@ def test_an_important_repeat_gets_the_important_limit_from_the_same_dispatch() -
     extended = msgspec.structs.replace(case, due_days=7)  # two approved extension days
     assert deadline_for_urgency(extended, "important", CAL, TimeLimits(), None)["due_days"] == 9
     assert deadline_for_urgency(make_case("registered"), "important", CAL, TimeLimits(), None) == {}
+
+
+def test_refusal_needs_a_reason_and_records_it() -> None:
+    err = refused(make_case(), "refuse", RefusePayload(reason="   "))
+    assert (err.code, err.field) == ("invalid_payload", "reason")
+    out = apply(
+        make_case(), Command(action="refuse", payload=RefusePayload(reason="outside the remit")), AGENT, ctx()
+    )
+    assert (out.case.status, out.case.disposition, out.case.closed_at) == ("closed", "refused", NOW)
+    assert out.event.note == "outside the remit"
+
+
+def test_a_referral_is_closed_as_referred_and_never_dispatched() -> None:
+    out = apply(
+        make_case(), Command(action="refer", payload=ReferPayload(to="110", number="J-7")), AGENT, ctx()
+    )
+    assert (out.case.status, out.case.disposition, out.case.referred_to) == ("closed", "referred", "110")
+    assert out.case.lead_unit_id is None and out.case.due_at is None
+    assert out.event.data == {"to": "110", "number": "J-7"}
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"to": "999"}, ReferPayload)

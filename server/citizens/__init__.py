@@ -1,0 +1,1 @@
+"""Citizen channels (issue 15): the /report and /track pages, public tracking, rating, marks."""
