@@ -11,6 +11,7 @@ from litestar import Controller, MediaType, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
+from admin import queries
 from admin.rankings import Ranking, SortKey
 from admin.service import ranking, ranking_csv
 from server.accounts.domain import Actor
@@ -34,6 +35,32 @@ class ConsoleConfig(msgspec.Struct):
     ranking_min_closed: int
 
 
+class DirectoryUnit(msgspec.Struct):
+    id: int
+    name: str
+    parent_id: int | None
+
+
+class DirectoryCategory(msgspec.Struct):
+    id: int
+    code: str
+    name: str
+    name_zh: str
+
+
+class DirectoryUser(msgspec.Struct):
+    id: int
+    name: str
+    role: str
+    unit_id: int | None
+
+
+class Directory(msgspec.Struct):
+    units: list[DirectoryUnit]
+    categories: list[DirectoryCategory]
+    users: list[DirectoryUser]
+
+
 class ConsoleController(Controller):
     path = "/admin"
     tags = ["console"]
@@ -51,6 +78,12 @@ class ConsoleController(Controller):
             roles=sorted(CONSOLE_USERS),
             ranking_min_closed=settings.ranking_min_closed,
         )
+
+    @get("/directory", operation_id="consoleDirectory", responses=ERROR_RESPONSES, include_in_schema=True)
+    async def directory(self, actor: NamedDependency[Actor]) -> Directory:
+        """Units, categories and people of the caller's district, for the console's filters and forms."""
+        require_role(actor, CONSOLE_USERS, "open the console")
+        return msgspec.convert(await queries.directory(actor.district_id), Directory)
 
 
 class RankingController(Controller):

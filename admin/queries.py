@@ -13,7 +13,7 @@ from server.calendar.lights import light_sql
 from server.cases.domain import OPEN_STATUSES
 from server.db import fetch
 
-__all__ = ["district_units", "events_until", "overdue_by_unit"]
+__all__ = ["directory", "district_units", "events_until", "overdue_by_unit"]
 
 
 async def district_units(district_id: int) -> list[Unit]:
@@ -51,3 +51,19 @@ async def overdue_by_unit(district_id: int) -> dict[int, int]:
         sorted(OPEN_STATUSES),
     )
     return {r["lead_unit_id"]: r["n"] for r in rows}
+
+
+async def directory(district_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Names the console shows for the ids other answers carry: units, categories, people."""
+    units = await fetch(
+        "SELECT id, name, parent_id FROM units WHERE district_id = {} ORDER BY name", district_id
+    )
+    categories = await fetch(
+        "SELECT id, code, name, name_zh FROM categories WHERE district_id = {} AND active ORDER BY id",
+        district_id,
+    )
+    users = await fetch(
+        "SELECT id, name, role, unit_id FROM app_users WHERE district_id = {} AND active ORDER BY name",
+        district_id,
+    )
+    return {"units": units, "categories": categories, "users": users}
