@@ -11,6 +11,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from admin.controllers import CONSOLE_PAGE_DIR, ConsoleController, RankingController
 from geo.addresses.controllers import AddressController
 from geo.addresses.search import AddressRegister
 from geo.assign import cell_at
@@ -40,6 +41,11 @@ __all__ = ["create_app"]
 SWAGGER_ASSETS = "/schema/assets"
 # Installed by `make` (`npm ci`, package.json): a Swagger UI that renders OpenAPI 3.1.
 SWAGGER_DIST = ROOT / "node_modules" / "swagger-ui-dist"
+# The map console's own files, and the npm packages it loads (Leaflet and its marker clusters).
+CONSOLE_LIBS = {
+    "/admin/lib/leaflet": ROOT / "node_modules" / "leaflet" / "dist",
+    "/admin/lib/markercluster": ROOT / "node_modules" / "leaflet.markercluster" / "dist",
+}
 
 
 def _openapi() -> OpenAPIConfig:
@@ -106,6 +112,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         include_in_schema=False,
         name="swagger-assets",
     )
+    console_files = [
+        create_static_files_router(
+            path=path,
+            directories=[directory],
+            include_in_schema=False,
+            name=f"console{path.replace('/', '-')}",
+        )
+        for path, directory in {"/admin/assets": CONSOLE_PAGE_DIR, **CONSOLE_LIBS}.items()
+    ]
     return Litestar(
         route_handlers=[
             AuthController,
@@ -124,6 +139,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TrackController,
             ComplainantController,
             assets,
+            ConsoleController,
+            RankingController,
+            *console_files,
         ],
         dependencies={
             "actor": Provide(provide_actor),

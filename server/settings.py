@@ -75,6 +75,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_max_failures_per_address: int = 30
     login_lock_seconds: int = 30
     login_lock_max_seconds: int = 15 * 60
+    # The map console's base map: an XYZ tile URL ({z}/{x}/{y}); empty shows grids and cases on a
+    # plain background, so the page loads nothing from outside.
+    map_tile_url: str = ""
+    # Units with fewer closed cases in the month are listed apart from the ranking (DESIGN §8).
+    ranking_min_closed: Annotated[int, msgspec.Meta(ge=1)] = 5
 
 
 _ENV = {
@@ -121,6 +126,8 @@ _ENV = {
     "login_max_failures_per_address": "GRIDCASE_LOGIN_MAX_FAILURES_PER_ADDRESS",
     "login_lock_seconds": "GRIDCASE_LOGIN_LOCK_SECONDS",
     "login_lock_max_seconds": "GRIDCASE_LOGIN_LOCK_MAX_SECONDS",
+    "map_tile_url": "GRIDCASE_MAP_TILE_URL",
+    "ranking_min_closed": "GRIDCASE_RANKING_MIN_CLOSED",
 }
 
 
