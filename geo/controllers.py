@@ -17,7 +17,7 @@ from geo import assign, mapping, repeats, routing
 from geo.importer import Level
 from server.accounts.domain import Actor
 from server.accounts.guards import require_role
-from server.accounts.roles import ADMIN_ROLES, CONSOLE_ROLES
+from server.accounts.roles import ADMIN_ROLES, CONSOLE_ROLES, MAP_ROLES
 from server.cases.schemas import CaseOut
 from server.http import ERROR_RESPONSES
 
@@ -50,7 +50,7 @@ class MapController(Controller):
             int, QueryParameter(ge=0, le=22, description="map zoom; sets the simplification")
         ] = 14,
     ) -> mapping.GridFeatureCollection:
-        require_role(actor, CONSOLE_ROLES, "read the map")
+        require_role(actor, MAP_ROLES, "read the map")
         return await mapping.grids_geojson(actor.district_id, level, zoom)
 
     @get("/cases", operation_id="mapCases", media_type=GEOJSON, responses=ERROR_RESPONSES)
@@ -60,12 +60,12 @@ class MapController(Controller):
         bbox: Annotated[str, QueryParameter(description="minLon,minLat,maxLon,maxLat (WGS84)")],
         limit: Annotated[int, QueryParameter(ge=1, le=10_000)] = 5_000,
     ) -> mapping.CaseFeatureCollection:
-        require_role(actor, CONSOLE_ROLES, "read the map")
+        require_role(actor, MAP_ROLES, "read the map")
         return await mapping.cases_in_bbox(actor, mapping.parse_bbox(bbox), datetime.now(UTC), limit)
 
     @get("/cells/counts", operation_id="mapCellCounts", responses=ERROR_RESPONSES)
     async def counts(self, actor: NamedDependency[Actor]) -> mapping.CellCounts:
-        require_role(actor, CONSOLE_ROLES, "read the map")
+        require_role(actor, MAP_ROLES, "read the map")
         return await mapping.cell_counts(actor, datetime.now(UTC))
 
     @get("/locate", operation_id="locatePoint", responses=ERROR_RESPONSES)

@@ -12,6 +12,7 @@ __all__ = [
     "FIELD_ROLES",
     "FULL_PHONE_ROLES",
     "INTAKE_ROLES",
+    "MAP_ROLES",
     "REGISTRAR_ROLES",
     "Role",
 ]
@@ -28,6 +29,9 @@ INTAKE_ROLES: frozenset[str] = frozenset({"agent", "district_admin"})
 REGISTRAR_ROLES: frozenset[str] = INTAKE_ROLES | {"grid_worker"}
 # Who reads the map console's queries and route suggestions.
 CONSOLE_ROLES: frozenset[str] = INTAKE_ROLES
+# Who reads the map: the console, and unit leaders over their own units' cases (the map's case
+# queries filter by visibility, so a leader sees no other unit's case there).
+MAP_ROLES: frozenset[str] = CONSOLE_ROLES | {"unit_leader"}
 # Who changes the district's set-up: calendars, routing rules, grids.
 ADMIN_ROLES: frozenset[str] = frozenset({"district_admin"})
 # Roles that read the whole district; everyone else reads through units, grids or assignment.

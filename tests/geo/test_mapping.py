@@ -43,9 +43,11 @@ async def test_grids_come_as_rfc7946_feature_collections(world: World, client, l
     for params, field in (({"level": "block"}, "level"), ({"zoom": 23}, "zoom"), ({"zoom": "x"}, "zoom")):
         r = await client.get("/map/grids", headers=agent, params=params)
         assert r.status_code == 400 and r.json()["field"] == field, r.text
-    for name in ("worker1", "leader1", "evaluator1"):
+    for name in ("worker1", "evaluator1"):
         r = await client.get("/map/grids", headers=await login(name))
         assert r.status_code == 403 and r.json()["code"] == "forbidden_role"
+    # A unit leader's console shows the district's grids.
+    assert (await client.get("/map/grids", headers=await login("leader1"))).status_code == 200
 
 
 async def register(client, headers, world: World, lat: float, lon: float, **fields) -> dict:
