@@ -23,7 +23,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pg_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
-    # Signs nothing: tokens are random and stored hashed; kept for future signed URLs.
+    # How long a bearer token from POST /auth/login works (tokens are random, stored hashed).
     token_ttl_hours: int = 12
     demo_password: str = "gridcase"
     load_demo: bool = True
@@ -36,8 +36,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     minio_bucket: str = "gridcase-photos"
     minio_secure: bool = False
     minio_region: str = "us-east-1"
-    # apprise URLs; empty means messages wait in the outbox the console shows.
-    alert_urls: tuple[str, ...] = ()
     # Submissions a civic app may make a minute with one api_key (Open311 POST requests).
     open311_requests_per_minute: int = 60
     # Citizens' pages: /track lookups (and ratings) a minute per client address and per ticket,
@@ -56,7 +54,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sync_max_body_bytes: int = 1024 * 1024
     # Signs pull cursors; empty: a secret generated into <data_dir>/cursor_secret on first use.
     cursor_secret: str = ""
-    timezone: str = "Asia/Shanghai"
     # Geocoding at intake (geo.addresses.ranking.clear_best): the best entry is taken only with at
     # least this score and this margin over any rival farther than geocode_agree_m from it.
     geocode_min_score: float = 0.75
@@ -100,7 +97,6 @@ _ENV = {
     "minio_bucket": "MINIO_BUCKET",
     "minio_secure": "MINIO_SECURE",
     "minio_region": "MINIO_REGION",
-    "alert_urls": "GRIDCASE_ALERT_URLS",
     "open311_requests_per_minute": "GRIDCASE_OPEN311_REQUESTS_PER_MINUTE",
     "track_per_client_per_minute": "GRIDCASE_TRACK_PER_CLIENT_PER_MINUTE",
     "track_per_ticket_per_minute": "GRIDCASE_TRACK_PER_TICKET_PER_MINUTE",
@@ -114,7 +110,6 @@ _ENV = {
     "sync_max_pull": "GRIDCASE_SYNC_MAX_PULL",
     "sync_max_body_bytes": "GRIDCASE_SYNC_MAX_BODY_BYTES",
     "cursor_secret": "GRIDCASE_CURSOR_SECRET",
-    "timezone": "GRIDCASE_TIMEZONE",
     "geocode_min_score": "GRIDCASE_GEOCODE_MIN_SCORE",
     "geocode_min_margin": "GRIDCASE_GEOCODE_MIN_MARGIN",
     "geocode_agree_m": "GRIDCASE_GEOCODE_AGREE_M",
@@ -136,8 +131,7 @@ def settings_from(env: dict[str, str]) -> Settings:
     raw: dict[str, object] = {}
     for field, var in _ENV.items():
         if var in env:
-            value = env[var]
-            raw[field] = [u for u in value.split() if u] if field == "alert_urls" else value
+            raw[field] = env[var]
     return msgspec.convert(raw, Settings, strict=False)
 
 
