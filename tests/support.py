@@ -7,6 +7,7 @@ import io
 import itertools
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -262,3 +263,36 @@ def running(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def app_server(tmp: Path, *, workers: int = 1, probe: str = "/schema/openapi.json") -> Iterator[int]:
+    """The app under uvicorn as `gridcase run` serves it (uvloop and httptools: asyncio + h11 stall
+    each keep-alive request ~44 ms, shared/STACK.md) on a free loopback port over the test
+    database; yields the port. Photos go under `tmp`, the server's output to `tmp/server.log`."""
+    from server.embedded.cluster import free_port
+    from server.settings import ROOT
+
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "server.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+    ]
+    env = {**os.environ, "GRIDCASE_PHOTO_DIR": str(tmp / "photos")}
+    with running(command, f"http://127.0.0.1:{port}{probe}", tmp / "server.log", env=env, cwd=ROOT):
+        yield port

@@ -5,8 +5,6 @@ rendered pages show what they should, never a complainant's identity, and nothin
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,10 +13,8 @@ import pytest
 from playwright.sync_api import Request, Route, sync_playwright
 
 from server.db import fetch
-from server.embedded.cluster import free_port
-from server.settings import ROOT
 from tests.docs.test_docs_ui import CHROMIUM, CHROMIUM_ARGS
-from tests.support import CELL_POINTS, World, running
+from tests.support import CELL_POINTS, World, app_server
 
 PHONE = {"width": 390, "height": 844}
 NAME, NUMBER = "陈小梅", "13955556666"
@@ -26,27 +22,8 @@ NAME, NUMBER = "陈小梅", "13955556666"
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("citizen-pages")
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "server.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-    ]
-    env = {**os.environ, "GRIDCASE_PHOTO_DIR": str(tmp / "photos")}
-    base = f"http://127.0.0.1:{port}"
-    with running(command, f"{base}/report", tmp / "server.log", env=env, cwd=ROOT):
-        yield base
+    with app_server(tmp_path_factory.mktemp("citizen-pages"), probe="/report") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _browse(base_url: str, district: str, shots: Path) -> dict:

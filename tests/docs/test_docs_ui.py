@@ -3,8 +3,6 @@ the operations of the OpenAPI 3.1 document, and no request leaves the machine.""
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -12,9 +10,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import Request, Route, sync_playwright
 
-from server.embedded.cluster import free_port
-from server.settings import ROOT
-from tests.support import running
+from tests.support import app_server
 
 CHROMIUM = "/usr/bin/chromium"
 # shared/STACK.md: Debian's Chromium under Playwright, with nothing of its own phoning home.
@@ -31,28 +27,8 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app under uvicorn on uvloop and httptools, as `gridcase run` serves it."""
-    tmp = tmp_path_factory.mktemp("docs")
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "server.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-    ]
-    env = {**os.environ, "GRIDCASE_PHOTO_DIR": str(tmp / "photos")}
-    base = f"http://127.0.0.1:{port}"
-    with running(command, f"{base}/schema/openapi.json", tmp / "server.log", env=env, cwd=ROOT):
-        yield base
+    with app_server(tmp_path_factory.mktemp("docs")) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_schema_page_renders_the_operations_from_this_machine_alone(base_url: str, tmp_path: Path):

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import os
 import random
-import sys
 import time
 import uuid
 from collections import Counter
@@ -35,10 +34,8 @@ from server.cases import service as cases
 from server.cases.schemas import CaseCreate, Registration
 from server.db import transaction
 from server.districts import setup as seed
-from server.embedded.cluster import free_port
-from server.settings import ROOT
 from server.tables import Case
-from tests.support import PASSWORD, add_grid, running, square, unique_code
+from tests.support import PASSWORD, add_grid, app_server, square, unique_code
 
 MUTATIONS = int(os.environ.get("GRIDCASE_FAULT_MUTATIONS", "10000"))
 SEED = int(os.environ.get("GRIDCASE_FAULT_SEED", "20261123"))
@@ -404,33 +401,10 @@ class Handheld:
 
 @pytest.fixture
 def live_server(tmp_path: Path):
-    """The app under uvicorn with two worker processes (copies of one request may race in different
-    processes) on a free loopback port over the test database; yields (port, log path)."""
-    port = free_port()
-    log_path = tmp_path / "server.log"
-    env = {**os.environ, "GRIDCASE_PHOTO_DIR": str(tmp_path / "photos")}
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "server.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-        # As `gridcase run` serves: asyncio + h11 stall each keep-alive request ~44 ms (shared/STACK.md).
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--log-level",
-        "warning",
-    ]
-    with running(command, f"http://127.0.0.1:{port}/schema/openapi.json", log_path, env=env, cwd=ROOT):
-        yield port, log_path
+    """The app with two worker processes (copies of one request may race in different processes);
+    yields (port, log path)."""
+    with app_server(tmp_path, workers=2) as port:
+        yield port, tmp_path / "server.log"
 
 
 async def _sign_in(http: httpx.AsyncClient, username: str) -> tuple[str, str]:
