@@ -402,3 +402,21 @@ async def test_linking_a_repeat_gives_a_running_case_the_important_limit(client,
     linked = r.json()
     assert linked["urgency"] == "important" and linked["due_at"] > case["due_at"]
     assert linked["events"][-1]["action"] == "link_repeat"
+
+
+async def test_the_list_text_is_matched_literally(client, world: World, login):
+    agent = await login("agent")
+    percent = await new_case(client, agent, world, description="100% of the bins overflow")
+    plain = await new_case(client, agent, world, description="bins overflow by the gate_2 door")
+
+    async def ids(q: str) -> set[str]:
+        r = await client.get("/cases", headers=agent, params={"q": q})
+        assert r.status_code == 200, r.text
+        return {c["id"] for c in r.json()["items"]}
+
+    # `%`, `_` and `\` are no wildcards: `q=%` is a search for a percent sign, not every case.
+    assert await ids("%") == {percent["id"]}
+    assert await ids("0%") == {percent["id"]}
+    assert await ids("_") == {plain["id"]}
+    assert await ids("\\") == set()
+    assert await ids("overflow") == {percent["id"], plain["id"]}
