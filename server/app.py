@@ -12,7 +12,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from admin.controllers import CONSOLE_PAGE_DIR, ConsoleController, RankingController
-from geo.addresses.controllers import AddressController
+from geo.addresses.controllers import AddressController, PlacementController
 from geo.addresses.search import AddressRegister
 from geo.assign import cell_at
 from geo.controllers import GEO_ROUTES
@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AlertController,
             *GEO_ROUTES,
             AddressController,
+            PlacementController,
             Open311Controller,
             ApiKeyController,
             ReportController,

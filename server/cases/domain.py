@@ -79,7 +79,9 @@ Action = Literal[
 ACTIONS: tuple[str, ...] = get_args(Action)
 # Where a case's point came from: a device's GPS (it always wins over a typed address), or the
 # address register (地址库) when only an address was given and one entry clearly matched it.
-LocationSource = Literal["gps", "geocoded"]
+# gps: a phone or a caller gave the point; geocoded: intake matched the address; placed: an agent
+# placed a flagged case by hand (a register entry or a point on the map).
+LocationSource = Literal["gps", "geocoded", "placed"]
 
 
 class AddressMatch(msgspec.Struct, frozen=True, kw_only=True):

@@ -69,6 +69,7 @@ __all__ = [
     "district_calendar",
     "district_limits",
     "ids_in_district",
+    "place",
     "list_cases",
     "load_state",
     "record_system_event",
@@ -592,6 +593,30 @@ async def amend(
         )
         await _store(state, new, draft, actor, extra_columns=columns or {})
         return new
+
+
+async def place(
+    case_id: uuid.UUID, actor: Actor, point: tuple[float, float], grid_id: int | None, location: Location
+) -> CaseState:
+    """Give a case its point and cell by hand (a case intake flagged `needs_location`, or one placed
+    wrongly): one versioned change with its event, the point column kept in step."""
+    lat, lon = point
+    async with transaction():
+        state = await amend(
+            case_id,
+            actor,
+            "place",
+            {"grid_id": grid_id, "location": location},
+            columns={"lat": lat, "lon": lon},
+            data={"lat": lat, "lon": lon, "grid_id": grid_id},
+        )
+        await fetch(
+            "UPDATE cases SET location = ST_SetSRID(ST_MakePoint({}, {}), 4326) WHERE id = {}",
+            lon,
+            lat,
+            case_id,
+        )
+    return state
 
 
 async def replan_deadlines(district_id: int, now: datetime) -> int:

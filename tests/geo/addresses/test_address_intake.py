@@ -139,3 +139,46 @@ async def test_a_patrol_report_without_an_address_is_named_by_the_register(clien
     assert result["status"] == "applied", result
     assert result["case"]["address"] == "长宁路100号" and result["case"]["location_source"] == "gps"
     assert result["case"]["grid_id"] == world.grids[CELL_A]
+
+
+async def test_a_flagged_case_is_placed_by_hand_from_an_entry_or_a_point(client, login, world, entries):
+    agent = await login("agent")
+    flagged = await register(client, agent, address="华山小区")
+    assert flagged["needs_location"] is True
+    r = await client.post(f"/cases/{flagged['id']}/place", headers=agent, json={"address_id": entries["e8"]})
+    assert r.status_code == 200, r.text
+    placed = r.json()
+    assert placed["needs_location"] is False and placed["location_source"] == "placed"
+    assert placed["address_match"]["entry_id"] == entries["e8"] and placed["grid_id"] == world.grids[CELL_A]
+    assert placed["lat"] is not None and placed["version"] == flagged["version"] + 1
+    assert placed["events"][-1]["action"] == "place"
+    # The point column moved too: the map finds the case in its cell.
+    counts = (await client.get("/map/cells/counts", headers=agent)).json()["cells"]
+    assert {c["grid_id"]: c["open"] for c in counts}[world.grids[CELL_A]] >= 1
+    route = (await client.get(f"/cases/{flagged['id']}/route", headers=agent)).json()
+    assert route["source"] in ("rule", "grid_unit")
+    # By a point instead: the cell follows the point.
+    lat, lon = (await spots(world.grids[CELL_B], 1))[0]
+    again = await client.post(f"/cases/{flagged['id']}/place", headers=agent, json={"lat": lat, "lon": lon})
+    assert again.status_code == 200 and again.json()["grid_id"] == world.grids[CELL_B]
+    assert again.json()["address_match"] is None
+
+
+async def test_placing_refuses_a_bad_request_and_other_roles(client, login, world, entries):
+    agent, worker = await login("agent"), await login("worker1")
+    case = await register(client, agent, address="华山小区")
+    before = (await client.get(f"/cases/{case['id']}", headers=agent)).json()["version"]
+    for body, code in (
+        ({}, "invalid_location"),
+        ({"lat": 31.2}, "invalid_location"),
+        ({"address_id": entries["e8"], "lat": 31.2, "lon": 121.4}, "invalid_location"),
+        ({"address_id": 2**31 - 1}, "unknown_address"),
+    ):
+        r = await client.post(f"/cases/{case['id']}/place", headers=agent, json=body)
+        assert r.status_code == 422 and r.json()["code"] == code, (body, r.text)
+    r = await client.post(f"/cases/{case['id']}/place", headers=agent, json={"address_id": 2**31})
+    assert r.status_code == 400
+    r = await client.post(f"/cases/{case['id']}/place", headers=worker, json={"address_id": entries["e8"]})
+    assert r.status_code == 403
+    after = (await client.get(f"/cases/{case['id']}", headers=agent)).json()
+    assert after["version"] == before and after["needs_location"] is True
