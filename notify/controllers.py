@@ -5,9 +5,9 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from notify import queries
 from notify.rules import AlertStatus, Level
@@ -15,7 +15,9 @@ from server.accounts.domain import Actor
 from server.accounts.guards import require_role
 from server.accounts.roles import ADMIN_ROLES
 from server.cases.scope import visibility_sql
+from server.errors import DomainError
 from server.http import ERROR_RESPONSES
+from server.types import DbId
 
 __all__ = ["AlertController"]
 
@@ -74,6 +76,18 @@ class AlertController(Controller):
             visibility_sql(actor), {"case_id": case_id, "level": level, "status": status}, limit
         )
         return AlertList(alerts=msgspec.convert(rows, list[AlertOut]))
+
+    @post(
+        "/alerts/{alert_id:int}/retry", operation_id="retryAlert", status_code=204, responses=ERROR_RESPONSES
+    )
+    async def retry(self, actor: NamedDependency[Actor], alert_id: FromPath[DbId]) -> None:
+        """A district admin sends a failed alert again (the receiver is fixed); the worker takes it
+        at its next pass, attempts counted afresh."""
+        require_role(actor, ADMIN_ROLES, "retry alerts")
+        if not await queries.retry_failed(alert_id, actor.district_id):
+            raise DomainError(
+                "alert_not_failed", f"no failed alert {alert_id} in this district", "alert_id", 404
+            )
 
     @get("/outbox", operation_id="listOutbox", responses=ERROR_RESPONSES)
     async def outbox(

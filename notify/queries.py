@@ -20,6 +20,7 @@ from notify.rules import AlertDraft, Contact, Directory, NotifyConfig, UnitConta
 from server.db import fetch
 
 __all__ = [
+    "retry_failed",
     "claim_deliveries",
     "claim_due_cases",
     "directory",
@@ -274,3 +275,15 @@ async def list_outbox(district_id: int, limit: int) -> list[dict[str, Any]]:
         district_id,
         limit,
     )
+
+
+async def retry_failed(alert_id: int, district_id: int) -> bool:
+    """A failed alert goes back to the worker with its attempts counted afresh; False when the
+    district has no failed alert of that id (a pending, sent or dropped one is left as it is)."""
+    rows = await fetch(
+        "UPDATE alerts SET status = 'pending', attempts = 0, next_try_at = now(), leased_until = NULL, "
+        "lease = NULL WHERE id = {} AND district_id = {} AND status = 'failed' RETURNING id",
+        alert_id,
+        district_id,
+    )
+    return bool(rows)

@@ -165,6 +165,18 @@ async def test_a_receiver_that_never_recovers_ends_failed_with_the_reason(
     assert [(a["status"], a["attempts"]) for a in red] == [("failed", 3)]
     assert "apprise" in red[0]["error"]
     assert len(receiver.refused) == 3
+    # The receiver is fixed; an admin retries the failed alert, and the next pass delivers it once.
+    admin, agent = await login("admin"), await login("agent")
+    assert (await client.post(f"/alerts/{red[0]['id']}/retry", headers=agent)).status_code == 403
+    receiver.fail_next = 0
+    assert (await client.post(f"/alerts/{red[0]['id']}/retry", headers=admin)).status_code == 204
+    await run_pass(at + timedelta(minutes=61), config)
+    again = await alerts(client, login, case_id=case["id"], level="red")
+    assert [(a["status"], a["attempts"]) for a in again] == [("sent", 1)]
+    assert sum(1 for path, _ in receiver.received if path == "/head") == 1
+    # A sent alert is not failed: retrying it changes nothing.
+    r = await client.post(f"/alerts/{red[0]['id']}/retry", headers=admin)
+    assert r.status_code == 404 and r.json()["code"] == "alert_not_failed"
 
 
 async def test_three_workers_at_once_send_no_duplicate(client, login, world, receiver: Receiver) -> None:
