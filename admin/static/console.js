@@ -273,6 +273,19 @@ async function loadAlerts() {
   const alerts = await api("/alerts").catch((e) => ({ alerts: [], error: e.message }));
   $("#alerts-table").innerHTML = table(alerts.alerts, ["ticket", "level", "recipient", "channel", "status", "attempts", "created_at", "sent_at", "error"]);
   if (state.user.role === "district_admin") {
+    // A failed alert can be sent again once its receiver is fixed.
+    const rows = $("#alerts-table").querySelectorAll("tr");
+    alerts.alerts.forEach((a, i) => {
+      if (a.status !== "failed") return;
+      const button = Object.assign(document.createElement("button"), { className: "retry", textContent: "Retry 重发" });
+      button.addEventListener("click", async () => {
+        await api(`/alerts/${a.id}/retry`, { method: "POST", raw: true }).catch((e) => { button.textContent = e.message; });
+        loadAlerts();
+      });
+      rows[i + 1].lastElementChild.append(" ", button);
+    });
+  }
+  if (state.user.role === "district_admin") {
     const outbox = await api("/outbox").catch(() => ({ messages: [] }));
     $("#outbox-table").innerHTML = table(outbox.messages, ["to", "text", "created_at"]);
   }

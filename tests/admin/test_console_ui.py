@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -148,6 +149,13 @@ def drive(base_url: str, world: World, data: dict, shots: Path) -> dict:
                 int(t) for t in page.locator("#ranking-apart td[data-key=received]").all_inner_texts()
             ]
             page.screenshot(path=str(shots / "rankings.png"))
+            # A failed alert is retried from the alerts view: it goes back to the worker.
+            page.click("nav button[data-tab=alerts]")
+            page.wait_for_selector("#alerts-table button.retry")
+            page.click("#alerts-table button.retry")
+            page.wait_for_selector("#alerts-table tr.status-pending")
+            seen["retried"] = page.locator("#alerts-table button.retry").count()
+            page.screenshot(path=str(shots / "alerts.png"))
             page.click("#logout")
             page.wait_for_selector("#login-form")
         finally:
@@ -178,6 +186,13 @@ def open_case_checks(page: Page, data: dict, shots: Path) -> dict:
 async def test_a_district_admin_works_the_console(client, world: World, login):
     assert Path(CHROMIUM).exists(), "Chromium is missing: `make test` installs it (apt chromium)"
     data = await build_cases(client, world, login)
+    await fetch(
+        "INSERT INTO alerts (district_id, case_id, level, recipient, recipient_role, channel, urls, message, "
+        "status, attempts, last_error) VALUES ({}, {}, 'red', '13800000002', 'head', 'sms', "
+        "ARRAY[]::text[], 'test', 'failed', 6, 'the gateway refused')",
+        world.district_id,
+        uuid.UUID(data["ids"][0]),
+    )
     SHOTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -202,3 +217,6 @@ async def test_a_district_admin_works_the_console(client, world: World, login):
     assert seen["distance"] == "2.2 m" and seen["heading"] == "10°"
     assert seen["due-after"] != seen["due-before"]
     assert seen["received-sorted"] == sorted(seen["received-sorted"], reverse=True)
+    assert seen["retried"] == 0
+    rows = await fetch("SELECT status, attempts FROM alerts WHERE district_id = {}", world.district_id)
+    assert [(r["status"], r["attempts"]) for r in rows] == [("pending", 0)]
