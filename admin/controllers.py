@@ -7,20 +7,22 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, MediaType, Response, get
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
 from admin import queries
 from admin.rankings import Ranking, SortKey
 from admin.service import ranking, ranking_csv
+from geo.importer import ImportReport, import_grids
 from server.accounts.domain import Actor
 from server.accounts.guards import require_role
 from server.accounts.roles import ADMIN_ROLES
+from server.errors import DomainError
 from server.http import ERROR_RESPONSES
 from server.settings import Settings
 
-__all__ = ["CONSOLE_PAGE_DIR", "ConsoleController", "RankingController"]
+__all__ = ["CONSOLE_PAGE_DIR", "ConsoleController", "GridImportController", "RankingController"]
 
 CONSOLE_PAGE_DIR = Path(__file__).parent / "static"
 # Who may open the console: the district office, and unit leaders for their own units.
@@ -121,3 +123,33 @@ class RankingController(Controller):
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="ranking-{month}.csv"'},
         )
+
+
+# A district's grid file: tens of thousands of cells fit well within this.
+_GRID_FILE_BYTES = 64 * 1024 * 1024
+
+
+class GridImportController(Controller):
+    """Grid import from the console: the CLI's validation report first (nothing stored), then the
+    import itself once the admin confirms (district admins only)."""
+
+    path = "/admin/grids"
+    tags = ["console"]
+
+    @post(
+        "/import",
+        operation_id="importGrids",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+        request_max_body_size=_GRID_FILE_BYTES,
+    )
+    async def import_file(
+        self, actor: NamedDependency[Actor], request: Request, commit: FromQuery[bool] = False
+    ) -> ImportReport:
+        """A GeoJSON FeatureCollection as the body; `commit=false` checks and reports only. Any
+        error rolls the whole import back, as on the command line."""
+        require_role(actor, ADMIN_ROLES, "import grids")
+        data = await request.body()
+        if not data:
+            raise DomainError("empty_file", "send the GeoJSON file as the request body", "body", 422)
+        return await import_grids(actor.district_id, data, commit=commit)

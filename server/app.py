@@ -11,7 +11,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
-from admin.controllers import CONSOLE_PAGE_DIR, ConsoleController, RankingController
+from admin.controllers import CONSOLE_PAGE_DIR, ConsoleController, GridImportController, RankingController
 from geo.addresses.controllers import AddressController, PlacementController
 from geo.addresses.search import AddressRegister
 from geo.assign import cell_at
@@ -142,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             assets,
             ConsoleController,
             RankingController,
+            GridImportController,
             *console_files,
         ],
         dependencies={

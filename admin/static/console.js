@@ -305,6 +305,25 @@ $("#calendar-file").addEventListener("change", async (ev) => {
   } catch (e) { $("#calendar-result").textContent = e.message; }
 });
 
+// Grid import: the file is checked first (the CLI's report, nothing stored), then imported on confirm.
+let gridFile = null;
+function gridReport(r) {
+  const problems = r.problems.map((p) => `<li class="problem-${esc(p.severity)}">${esc(p.severity)}: ${esc(p.message)}</li>`).join("");
+  return `<p class="grid-summary">${r.features} features: ${r.created} new, ${r.updated} changed, ${r.unchanged} unchanged, ${r.rejected} rejected${r.committed ? " — imported" : ""}</p><ul>${problems}</ul>`;
+}
+async function importGrids(commit) {
+  const r = await api(`/admin/grids/import?commit=${commit}`, { method: "POST", body: gridFile, headers: { "Content-Type": "application/geo+json" } });
+  $("#grid-report").innerHTML = gridReport(r);
+  $("#grid-decision").hidden = commit || r.problems.some((p) => p.severity === "error");
+  if (commit) gridFile = null;
+}
+$("#grid-file").addEventListener("change", async (ev) => {
+  gridFile = await ev.target.files[0].arrayBuffer();
+  importGrids(false).catch((e) => { $("#grid-report").textContent = e.message; });
+});
+$("#grid-confirm").addEventListener("click", () => importGrids(true).catch((e) => { $("#grid-report").textContent = e.message; }));
+$("#grid-cancel").addEventListener("click", () => { gridFile = null; $("#grid-decision").hidden = true; $("#grid-report").textContent = "Cancelled 已取消"; $("#grid-file").value = ""; });
+
 // --- start ----------------------------------------------------------------------------------
 async function start(user) {
   state.user = user;

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
+import msgspec
 from playwright.sync_api import Page, Request, Route, sync_playwright
 
 from server.calendar.lights import light_sql
@@ -19,6 +20,7 @@ from server.embedded.cluster import free_port
 from server.settings import ROOT
 from tests.api.test_transitions_api import act
 from tests.docs.test_docs_ui import CHROMIUM, CHROMIUM_ARGS
+from tests.geo.support import box, feature
 from tests.support import PASSWORD, World, jpeg, new_case, photo_slot, running, upload_photo
 
 SHOTS = ROOT / "test-output" / "console"
@@ -156,6 +158,15 @@ def drive(base_url: str, world: World, data: dict, shots: Path) -> dict:
             page.wait_for_selector("#alerts-table tr.status-pending")
             seen["retried"] = page.locator("#alerts-table button.retry").count()
             page.screenshot(path=str(shots / "alerts.png"))
+            # Grid import: the file's report first, then the import on confirm.
+            page.click("nav button[data-tab=calendar]")
+            page.set_input_files("#grid-file", str(data["grid_file"]))
+            page.wait_for_selector("#grid-report .grid-summary")
+            seen["grid-check"] = page.inner_text("#grid-report .grid-summary")
+            page.click("#grid-confirm")
+            page.wait_for_selector("#grid-report .grid-summary:has-text('imported')")
+            seen["grid-import"] = page.inner_text("#grid-report .grid-summary")
+            page.screenshot(path=str(shots / "grid-import.png"))
             page.click("#logout")
             page.wait_for_selector("#login-form")
         finally:
@@ -186,6 +197,20 @@ def open_case_checks(page: Page, data: dict, shots: Path) -> dict:
 async def test_a_district_admin_works_the_console(client, world: World, login):
     assert Path(CHROMIUM).exists(), "Chromium is missing: `make test` installs it (apt chromium)"
     data = await build_cases(client, world, login)
+    # A new corner of the district, away from its cells: a district, a street, a community, a cell.
+    grids = {
+        "type": "FeatureCollection",
+        "features": [
+            feature("d-new", "district", None, box(121.50, 31.30, 121.54, 31.34), unit=None),
+            feature("s-new", "street", "d-new", box(121.50, 31.30, 121.54, 31.34), unit="street"),
+            feature("c-new", "community", "s-new", box(121.50, 31.30, 121.54, 31.34), unit="street"),
+            feature("cell-new", "cell", "c-new", box(121.50, 31.30, 121.54, 31.34), unit="street"),
+        ],
+    }
+    grids["features"][-1]["properties"]["name"] = "新名字"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    data["grid_file"] = SHOTS / "grids.geojson"
+    data["grid_file"].write_bytes(msgspec.json.encode(grids))
     await fetch(
         "INSERT INTO alerts (district_id, case_id, level, recipient, recipient_role, channel, urls, message, "
         "status, attempts, last_error) VALUES ({}, {}, 'red', '13800000002', 'head', 'sms', "
@@ -218,5 +243,11 @@ async def test_a_district_admin_works_the_console(client, world: World, login):
     assert seen["due-after"] != seen["due-before"]
     assert seen["received-sorted"] == sorted(seen["received-sorted"], reverse=True)
     assert seen["retried"] == 0
+    assert "4 new" in seen["grid-check"] and "imported" not in seen["grid-check"]
+    assert "imported" in seen["grid-import"]
+    renamed = await fetch(
+        "SELECT count(*) AS n FROM grids WHERE district_id = {} AND name = '新名字'", world.district_id
+    )
+    assert renamed[0]["n"] == 1
     rows = await fetch("SELECT status, attempts FROM alerts WHERE district_id = {}", world.district_id)
     assert [(r["status"], r["attempts"]) for r in rows] == [("pending", 0)]
