@@ -190,7 +190,9 @@ function actionForms(c) {
     forms.push(`<form data-action="dispatch"><select name="unit_id">${state.dir.units.map((u) => `<option value="${u.id}">${esc(u.name)}</option>`).join("")}</select><button>Dispatch 派遣</button><span class="route"></span></form>`);
   if (admin && ["dispatched", "accepted"].includes(c.status))
     forms.push(`<form data-action="assign"><select name="assignee_id">${state.dir.users.filter((u) => ["grid_worker", "squad_member", "squad_leader"].includes(u.role)).map((u) => `<option value="${u.id}">${esc(u.name)}</option>`).join("")}</select><button>Reassign 改派</button></form>`);
-  if (admin) forms.push(`<form data-action="note"><input name="text" placeholder="supervision note 督办" maxlength="2000" required><button>Add note</button></form>`);
+  if (admin && ["registered", "dispatched", "accepted", "on_site"].includes(c.status))
+    forms.push(`<form data-action="supervise"><input name="note" placeholder="supervision notice 督办通知" maxlength="2000" required><button>Supervise 督办</button></form>`);
+  if (admin) forms.push(`<form data-action="note"><input name="text" placeholder="note 备注" maxlength="2000" required><button>Add note</button></form>`);
   return forms.join("");
 }
 
@@ -223,6 +225,7 @@ async function act(ev, c) {
   if (action === "dispatch") payload.unit_id = Number(fields.get("unit_id"));
   if (action === "assign") payload.assignee_id = Number(fields.get("assignee_id"));
   if (action === "note") payload.text = fields.get("text");
+  if (action === "supervise") payload.note = fields.get("note");
   try {
     await api(`/cases/${c.id}/${action.replace("_", "-")}`, { method: "POST", json: { version: c.version, payload } });
     await openCase(c.id);

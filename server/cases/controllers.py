@@ -13,7 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from server.accounts.domain import Actor
 from server.accounts.guards import require_role
-from server.accounts.roles import REGISTRAR_ROLES
+from server.accounts.roles import ADMIN_ROLES, REGISTRAR_ROLES
 from server.cases import schemas
 from server.cases import service as cases
 from server.cases.domain import Light, Status
@@ -347,3 +347,20 @@ class CaseTransitionController(Controller):
         data: JSONBody[schemas.ReferRequest],
     ) -> CaseAnswer:
         return await cases.transition(case_id, "refer", data.payload, actor, data.version)
+
+    @post(
+        "/{case_id:uuid}/supervise",
+        operation_id="caseSupervise",
+        summary="supervise a case (督办)",
+        status_code=200,
+        responses=ERROR_RESPONSES,
+    )
+    async def supervise(
+        self,
+        actor: NamedDependency[Actor],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[schemas.SuperviseRequest],
+    ) -> CaseOut:
+        require_role(actor, ADMIN_ROLES, "supervise cases")
+        await cases.supervise(case_id, actor, data.payload.note, data.version)
+        return await cases.visible_case(case_id, actor)

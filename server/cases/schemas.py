@@ -340,3 +340,12 @@ class RefuseRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class ReferRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     payload: ReferPayload
     version: int | None = None
+
+
+class SupervisePayload(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class SuperviseRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    payload: SupervisePayload
+    version: int | None = None

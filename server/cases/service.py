@@ -20,7 +20,7 @@ from server.calendar.deadlines import TimeLimits
 from server.calendar.lights import light, light_sql, next_alert_at
 from server.calendar.workdays import Calendar, CalendarYear
 from server.cases import lifecycle
-from server.cases.domain import Action, CaseState, Location
+from server.cases.domain import OPEN_STATUSES, Action, CaseState, Location
 from server.cases.schemas import (
     NO_ORIGIN,
     CaseAnswer,
@@ -76,6 +76,7 @@ __all__ = [
     "register",
     "replan_deadlines",
     "state_from_row",
+    "supervise",
     "transition",
     "visible_case",
     "visible_state",
@@ -648,6 +649,18 @@ async def replan_deadlines(district_id: int, now: datetime) -> int:
             await _store(state, new, draft, None)
             changed += 1
     return changed
+
+
+async def supervise(case_id: uuid.UUID, actor: Actor, note: str, version: int | None) -> CaseState:
+    """A district admin puts an open case under supervision (督办) with a notice: it stays flagged until
+    closed (DESIGN §4). The alert worker flags overdue cases the same way, by itself."""
+    async with transaction():
+        state = await visible_state(case_id, actor, lock=True, base_version=version)
+        if state.status not in OPEN_STATUSES:
+            raise DomainError("not_open", f"a {state.status} case is not supervised", "case_id", 409)
+        return await amend(
+            case_id, actor, "supervise", {"supervised": True}, note=note, data={"by": "office"}
+        )
 
 
 async def record_system_event(

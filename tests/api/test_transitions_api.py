@@ -420,3 +420,20 @@ async def test_the_list_text_is_matched_literally(client, world: World, login):
     assert await ids("_") == {plain["id"]}
     assert await ids("\\") == set()
     assert await ids("overflow") == {percent["id"], plain["id"]}
+
+
+async def test_a_district_admin_supervises_an_open_case(client, world: World, login):
+    admin, agent = await login("admin"), await login("agent")
+    case = await new_case(client, agent, world, dispatch_to="street")
+    body = {"version": case["version"], "payload": {"note": "Overdue twice: report by Friday"}}
+    assert (await client.post(f"/cases/{case['id']}/supervise", headers=agent, json=body)).status_code == 403
+    r = await client.post(f"/cases/{case['id']}/supervise", headers=admin, json=body)
+    assert r.status_code == 200, r.text
+    supervised = r.json()
+    assert supervised["supervised"] is True and supervised["version"] == case["version"] + 1
+    assert supervised["events"][-1]["action"] == "supervise"
+    assert supervised["events"][-1]["note"] == "Overdue twice: report by Friday"
+    stale = await client.post(f"/cases/{case['id']}/supervise", headers=admin, json=body)
+    assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
+    empty = await client.post(f"/cases/{case['id']}/supervise", headers=admin, json={"payload": {"note": ""}})
+    assert empty.status_code == 400
