@@ -71,7 +71,8 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     "已列入督办，请主要领导过问。",
     "supervision": "【{district}】督办通知：案件{ticket}（{category}，{address}）已超过办理期限{deadline}，"
     "现予督办，请{unit}立即办理并反馈。",
-    "receipt": "【{district}】您反映的问题已受理，受理编号{ticket}，可凭编号查询办理进度。",
+    "receipt": "【{district}】您反映的问题已受理，受理编号{ticket}，查询码{lookup_code}，"
+    "可凭编号和查询码查询办理进度。",
     "closing": "【{district}】您反映的问题（受理编号{ticket}）已办结，感谢您的监督。",
 }
 
@@ -126,6 +127,8 @@ class CaseFacts(msgspec.Struct, frozen=True, kw_only=True):
     accused_unit_ids: frozenset[int] = frozenset()
     accused_user_id: int | None = None
     accused_phone: str = ""
+    # The complainant's lookup code for public tracking (`/track`), told in the receipt.
+    lookup_code: str = ""
 
 
 class Contact(msgspec.Struct, frozen=True, kw_only=True):
@@ -276,12 +279,14 @@ def channel_of(urls: tuple[str, ...]) -> str:
 def message_fields(
     case: CaseFacts, directory: Directory, calendar: Calendar, now: datetime
 ) -> dict[str, str]:
-    """What a template may name: ticket, category, address, deadline, days left, lead unit, district."""
+    """What a template may name: ticket, lookup code, category, address, deadline, days left, lead
+    unit, district."""
     days = working_days_between(calendar, now, case.due_at) if case.due_at and case.due_at > now else 0.0
     unit = directory.units.get(case.lead_unit_id) if case.lead_unit_id is not None else None
     return {
         "district": case.district_name,
         "ticket": case.ticket,
+        "lookup_code": case.lookup_code,
         "category": case.category or "其他",
         "address": case.address or "地址不详",
         "deadline": format_deadline(case.due_at, calendar.tz) if case.due_at else "",

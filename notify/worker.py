@@ -97,6 +97,7 @@ async def _facts(row: dict[str, Any], district: queries.DistrictSettings) -> Cas
         assignee_id=row["assignee_id"],
         complainant_name=row["complainant_name"],
         complainant_phone=row["complainant_phone"],
+        lookup_code=row.get("lookup_code") or "",
         anonymous=row["anonymous"],
         accused_unit_ids=accused,
         accused_user_id=row["accused_user_id"],

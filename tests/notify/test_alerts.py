@@ -73,6 +73,9 @@ async def test_yellow_then_red_each_once_into_the_outbox_with_quiet_hours(client
     assert sorted(to for to, _ in messages) == sorted([PHONE, LEADER_PHONE, f"unit:{world.units['bureau']}"])
     texts = dict(messages)
     assert texts[PHONE].startswith("【Test district") and f"受理编号{case['ticket']}" in texts[PHONE]
+    # The receipt tells the lookup code the complainant tracks the case with (/track).
+    [code] = await fetch("SELECT lookup_code FROM cases WHERE id = {}", case["id"])
+    assert len(code["lookup_code"]) == 8 and f"查询码{code['lookup_code']}" in texts[PHONE]
     assert f"案件{case['ticket']}（市政，柳树路12号）" in texts[LEADER_PHONE]
     assert "剩余1个工作日" in texts[LEADER_PHONE] and "City management bureau承办" in texts[LEADER_PHONE]
 

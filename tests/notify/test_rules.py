@@ -146,6 +146,7 @@ def _facts(**fields) -> CaseFacts:
         complainant_name="张三",
         complainant_phone="13700000001",
         anonymous=False,
+        lookup_code="48151623",
     )
     return CaseFacts(**(base | fields))
 
@@ -193,7 +194,7 @@ def test_each_default_template_renders_with_ticket_category_address_deadline_and
         "已列入督办，请主要领导过问。"
     )
     assert texts[("receipt", "13700000001")] == (
-        "【河畔区】您反映的问题已受理，受理编号2026-000123，可凭编号查询办理进度。"
+        "【河畔区】您反映的问题已受理，受理编号2026-000123，查询码48151623，可凭编号和查询码查询办理进度。"
     )
     # Time left in working days, counted on the calendar: at the warning instant one full day.
     yellow = {d.level: d.text for d in plan(_facts(), DIRECTORY, NotifyConfig(), CAL, WARN)}
