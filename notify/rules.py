@@ -75,6 +75,20 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     "可凭编号和查询码查询办理进度。",
     "closing": "【{district}】您反映的问题（受理编号{ticket}）已办结，感谢您的监督。",
 }
+# A case closed without being handled is not "done" (已办结): its closing message says what happened.
+# A district overrides them as `closing_refused` and `closing_referred` in its templates.
+CLOSING_BY_DISPOSITION: dict[str, str] = {
+    "refused": "【{district}】您反映的问题（受理编号{ticket}）经审查不予受理，原因可凭编号和查询码查询。",
+    "referred": "【{district}】您反映的问题（受理编号{ticket}）已转{referred_to}处理。",
+}
+_REFERRED_TO = {
+    "110": "公安机关（110）",
+    "119": "消防救援（119）",
+    "120": "医疗急救（120）",
+    "122": "交通管理（122）",
+    "discipline": "纪检监察机关",
+    "petitions": "信访部门",
+}
 
 
 class NotifyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -129,6 +143,9 @@ class CaseFacts(msgspec.Struct, frozen=True, kw_only=True):
     accused_phone: str = ""
     # The complainant's lookup code for public tracking (`/track`), told in the receipt.
     lookup_code: str = ""
+    # How a closed case ended when it was not handled: refused (不予受理) or referred (and to whom).
+    disposition: str = ""
+    referred_to: str = ""
 
 
 class Contact(msgspec.Struct, frozen=True, kw_only=True):
@@ -240,7 +257,7 @@ def plan(
                     deadline=deadline,
                     recipient=msgspec.structs.replace(contact, urls=urls),
                     channel=channel_of(urls),
-                    text=render(template(config, level), fields),
+                    text=render(template(config, level, case.disposition), fields),
                     not_before=not_before(level, now, config, calendar.tz),
                 )
             )
@@ -287,6 +304,7 @@ def message_fields(
         "district": case.district_name,
         "ticket": case.ticket,
         "lookup_code": case.lookup_code,
+        "referred_to": _REFERRED_TO.get(case.referred_to, case.referred_to),
         "category": case.category or "其他",
         "address": case.address or "地址不详",
         "deadline": format_deadline(case.due_at, calendar.tz) if case.due_at else "",
@@ -295,7 +313,10 @@ def message_fields(
     }
 
 
-def template(config: NotifyConfig, level: str) -> str:
+def template(config: NotifyConfig, level: str, disposition: str = "") -> str:
+    if level == "closing" and disposition in CLOSING_BY_DISPOSITION:
+        key = f"closing_{disposition}"
+        return config.templates.get(key) or CLOSING_BY_DISPOSITION[disposition]
     return config.templates.get(level) or DEFAULT_TEMPLATES[level]
 
 

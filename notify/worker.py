@@ -74,6 +74,12 @@ class PassResult(msgspec.Struct):
     lost_lease: int = 0
 
 
+def _state(row: dict[str, Any]) -> dict[str, Any]:
+    """The case's JSONB `state` (disposition, referral) as a dict, however the driver returned it."""
+    state = row.get("state") or {}
+    return msgspec.json.decode(state) if isinstance(state, str | bytes) else state
+
+
 async def _facts(row: dict[str, Any], district: queries.DistrictSettings) -> CaseFacts:
     accused: frozenset[int] = frozenset()
     phone = ""
@@ -98,6 +104,8 @@ async def _facts(row: dict[str, Any], district: queries.DistrictSettings) -> Cas
         complainant_name=row["complainant_name"],
         complainant_phone=row["complainant_phone"],
         lookup_code=row.get("lookup_code") or "",
+        disposition=_state(row).get("disposition") or "",
+        referred_to=_state(row).get("referred_to") or "",
         anonymous=row["anonymous"],
         accused_unit_ids=accused,
         accused_user_id=row["accused_user_id"],

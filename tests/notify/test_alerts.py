@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -257,3 +258,20 @@ async def test_bad_query_parameters_get_a_clear_4xx(client, login, world) -> Non
         assert r.json()["code"] and r.json()["message"]
     r = await client.get("/alerts")
     assert r.status_code == 401
+
+
+async def test_a_refused_case_closes_with_a_refusal_not_a_done(client, login, world) -> None:
+    agent = await login("agent")
+    case = await new_case(client, agent, world, complainant_name=NAME, complainant_phone=PHONE)
+    r = await client.post(
+        f"/cases/{case['id']}/refuse",
+        headers=agent,
+        json={"version": case["version"], "payload": {"reason": "不属于本区受理范围"}},
+    )
+    assert r.status_code == 200, r.text
+    # Tomorrow 10:00 in Shanghai: after the closing, outside the quiet hours whenever the test runs.
+    tomorrow = (datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")) + timedelta(days=1)).replace(hour=10)
+    await run_pass(tomorrow)
+    texts = [text for to, text in await outbox(client, login, case) if to == PHONE]
+    assert any("不予受理" in t for t in texts), texts
+    assert not any("已办结" in t for t in texts)

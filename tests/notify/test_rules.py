@@ -201,6 +201,17 @@ def test_each_default_template_renders_with_ticket_category_address_deadline_and
     assert "剩余1个工作日" in yellow["yellow"] and "剩余1个工作日" in yellow["reminder"]
     closing = {d.level: d.text for d in plan(_facts(status="closed"), DIRECTORY, NotifyConfig(), CAL, at)}
     assert closing["closing"] == "【河畔区】您反映的问题（受理编号2026-000123）已办结，感谢您的监督。"
+    # A case closed without being handled says what happened instead of "done".
+    refused = plan(_facts(status="closed", disposition="refused"), DIRECTORY, NotifyConfig(), CAL, at)
+    assert {d.level: d.text for d in refused}["closing"] == (
+        "【河畔区】您反映的问题（受理编号2026-000123）经审查不予受理，原因可凭编号和查询码查询。"
+    )
+    referred = plan(
+        _facts(status="closed", disposition="referred", referred_to="119"), DIRECTORY, NotifyConfig(), CAL, at
+    )
+    assert {d.level: d.text for d in referred}["closing"] == (
+        "【河畔区】您反映的问题（受理编号2026-000123）已转消防救援（119）处理。"
+    )
     assert set(DEFAULT_TEMPLATES) == {"reminder", "yellow", "red", "supervision", "receipt", "closing"}
 
 
