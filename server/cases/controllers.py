@@ -81,7 +81,7 @@ class CaseController(Controller):
             str | None,
             QueryParameter(max_length=200, description="text in ticket, title, description or address"),
         ] = None,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> CasePage:
         filters = CaseFilter(

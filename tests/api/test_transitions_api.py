@@ -437,3 +437,11 @@ async def test_a_district_admin_supervises_an_open_case(client, world: World, lo
     assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
     empty = await client.post(f"/cases/{case['id']}/supervise", headers=admin, json={"payload": {"note": ""}})
     assert empty.status_code == 400
+
+
+async def test_the_list_refuses_an_offset_out_of_range(client, world: World, login):
+    agent = await login("agent")
+    for offset in ("-1", "1000001", "99999999999999"):
+        r = await client.get("/cases", headers=agent, params={"offset": offset})
+        assert r.status_code == 400 and r.json()["field"] == "offset", (offset, r.text)
+    assert (await client.get("/cases", headers=agent, params={"offset": "1000000"})).status_code == 200
