@@ -134,27 +134,30 @@ async def _events(
             reminded.setdefault(d.case_id, []).append(d.recipient.name or d.recipient.key)
         elif d.level == "supervision":
             supervised[d.case_id] = d
+    changes = []
     for case_id in sorted(reminded.keys() | supervised.keys()):
         state = cases.state_from_row(rows[case_id])
+        events = []
         if case_id in reminded:
             names = reminded[case_id]
-            state = await cases.record_system_event(
-                state,
-                "remind",
-                "催办：已提醒" + "、".join(names),
-                {"reminded": names, "due_at": state.due_at},
-                now,
+            events.append(
+                cases.SystemEvent(
+                    action="remind",
+                    note="催办：已提醒" + "、".join(names),
+                    data={"reminded": names, "due_at": state.due_at},
+                )
             )
         if case_id in supervised:
             notice = supervised[case_id]
-            await cases.record_system_event(
-                state,
-                "supervise",
-                notice.text,
-                {"due_at": state.due_at, "unit_id": notice.recipient.unit_id},
-                now,
-                supervised=True,
+            events.append(
+                cases.SystemEvent(
+                    action="supervise",
+                    note=notice.text,
+                    data={"due_at": state.due_at, "unit_id": notice.recipient.unit_id},
+                )
             )
+        changes.append((state, events, case_id in supervised))
+    await cases.record_system_events(changes, now)
 
 
 async def _record_batch(now: datetime, limit: int) -> tuple[int, int]:

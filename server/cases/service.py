@@ -72,7 +72,8 @@ __all__ = [
     "place",
     "list_cases",
     "load_state",
-    "record_system_event",
+    "SystemEvent",
+    "record_system_events",
     "register",
     "replan_deadlines",
     "state_from_row",
@@ -663,17 +664,52 @@ async def supervise(case_id: uuid.UUID, actor: Actor, note: str, version: int | 
         )
 
 
-async def record_system_event(
-    state: CaseState, action: str, note: str, data: dict[str, Any], at: datetime, **changes: Any
-) -> CaseState:
-    """A change no person made (the alert worker's reminder and supervision), stored like any other:
-    version + 1, an event, the sync stamp. The caller holds the case's row lock."""
-    new = msgspec.structs.replace(state, **changes, version=state.version + 1)
-    draft = lifecycle.EventDraft(
-        action=action, from_status=state.status, to_status=state.status, note=note, data=data, at=at
+class SystemEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One event no person made on a locked case (the alert worker's reminder or supervision)."""
+
+    action: str
+    note: str
+    data: dict[str, Any]
+
+
+async def record_system_events(
+    changes: list[tuple[CaseState, list[SystemEvent], bool]], at: datetime
+) -> None:
+    """Store events no person made, for many locked cases at once: each case gets `version` + the
+    number of its events (event seq = version, which the pushes' conflict rule reads) and, with the
+    flag, `supervised`. One UPDATE and one INSERT whatever the count: the alert worker records tens
+    of thousands of them. Such events change nothing the scope keys or the deadline read."""
+    if not changes:
+        return
+    await fetch(
+        "UPDATE cases c SET version = v.version, supervised = c.supervised OR v.supervised, updated_at = {} "
+        "FROM unnest({}::uuid[], {}::integer[], {}::boolean[]) AS v(id, version, supervised) "
+        "WHERE c.id = v.id",
+        at,
+        [state.id for state, _, _ in changes],
+        [state.version + len(events) for state, events, _ in changes],
+        [flag for _, _, flag in changes],
     )
-    await _store(state, new, draft, None)
-    return new
+    rows = [
+        (state, n, event)
+        for state, events, _ in changes
+        for n, event in enumerate(events, start=state.version + 1)
+    ]
+    await fetch(
+        "INSERT INTO case_events (id, district_id, case_id, seq, action, from_status, to_status, at, note, "
+        "data) "
+        "SELECT gen_random_uuid(), d, c, s, a, st, st, {}, n, x::jsonb "
+        "FROM unnest({}::integer[], {}::uuid[], {}::integer[], {}::varchar[], {}::varchar[], {}::text[], "
+        "{}::text[]) AS t(d, c, s, a, st, n, x)",
+        at,
+        [state.district_id for state, _, _ in rows],
+        [state.id for state, _, _ in rows],
+        [n for _, n, _ in rows],
+        [event.action for _, _, event in rows],
+        [state.status for state, _, _ in rows],
+        [event.note for _, _, event in rows],
+        [msgspec.json.encode(event.data).decode() for _, _, event in rows],
+    )
 
 
 async def visible_state(
