@@ -577,12 +577,16 @@ async def amend(
     data: dict[str, Any] | None = None,
     note: str = "",
     now: datetime | None = None,
+    base_version: int | None = None,
+    statuses: frozenset[str] | None = None,
 ) -> CaseState:
     """A change outside the life cycle (linking a repeat, supervision): same lock, version bump and
-    event; a new urgency moves a running deadline."""
+    event; a new urgency moves a running deadline. `statuses`: the ones the change applies to."""
     now = now or datetime.now(UTC)
     async with transaction():
-        state, stamp = await _visible(case_id, actor, lock=True)
+        state, stamp = await _visible(case_id, actor, lock=True, base_version=base_version)
+        if statuses is not None and state.status not in statuses:
+            raise DomainError("not_open", f"a {state.status} case cannot take a {action}", "case_id", 409)
         new = msgspec.structs.replace(state, **changes, version=state.version + 1)
         if new.urgency != state.urgency:
             rules = await _district_rules(state.district_id, stamp)
@@ -655,13 +659,16 @@ async def replan_deadlines(district_id: int, now: datetime) -> int:
 async def supervise(case_id: uuid.UUID, actor: Actor, note: str, version: int | None) -> CaseState:
     """A district admin puts an open case under supervision (督办) with a notice: it stays flagged until
     closed (DESIGN §4). The alert worker flags overdue cases the same way, by itself."""
-    async with transaction():
-        state = await visible_state(case_id, actor, lock=True, base_version=version)
-        if state.status not in OPEN_STATUSES:
-            raise DomainError("not_open", f"a {state.status} case is not supervised", "case_id", 409)
-        return await amend(
-            case_id, actor, "supervise", {"supervised": True}, note=note, data={"by": "office"}
-        )
+    return await amend(
+        case_id,
+        actor,
+        "supervise",
+        {"supervised": True},
+        note=note,
+        data={"by": "office"},
+        base_version=version,
+        statuses=OPEN_STATUSES,
+    )
 
 
 class SystemEvent(msgspec.Struct, frozen=True, kw_only=True):
