@@ -15,7 +15,6 @@ ALERT_BENCH_FIRE (comma-separated alert counts) tune a run.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -131,16 +130,9 @@ async def run() -> int:
 
 
 def main() -> int:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return asyncio.run(run())
-    from server.db import migrate
-    from server.embedded.cluster import scratch_cluster
+    from server.embedded.cluster import run_on_database
 
-    with scratch_cluster("bench") as url:
-        os.environ["DATABASE_URL"] = url
-        migrate(url)
-        return asyncio.run(run())
+    return run_on_database(run)
 
 
 if __name__ == "__main__":

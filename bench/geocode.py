@@ -14,7 +14,6 @@ GEOCODE_BENCH_SCALE (42: ~101,000 entries) and GEOCODE_BENCH_QUERIES (1,000) tun
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import statistics
@@ -141,15 +140,9 @@ async def run() -> int:
 
 
 def main() -> int:
-    if os.environ.get("DATABASE_URL"):
-        return asyncio.run(run())
-    from server.db import migrate
-    from server.embedded.cluster import scratch_cluster
+    from server.embedded.cluster import run_on_database
 
-    with scratch_cluster("bench") as url:
-        os.environ["DATABASE_URL"] = url
-        migrate(url)
-        return asyncio.run(run())
+    return run_on_database(run)
 
 
 if __name__ == "__main__":

@@ -20,11 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "run_on_database",
     "scratch_cluster",
     "Cluster",
     "SetupError",
@@ -307,3 +309,18 @@ def scratch_cluster(name: str) -> Iterator[str]:
     finally:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def run_on_database(run: Callable[[], Coroutine[Any, Any, int]], name: str = "bench") -> int:
+    """A benchmark's entry point: `run()` on DATABASE_URL when set, else on a migrated scratch
+    cluster that is removed afterwards."""
+    import asyncio
+
+    if os.environ.get("DATABASE_URL"):
+        return asyncio.run(run())
+    from server.db import migrate
+
+    with scratch_cluster(name) as url:
+        os.environ["DATABASE_URL"] = url
+        migrate(url)
+        return asyncio.run(run())
