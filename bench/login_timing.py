@@ -67,7 +67,8 @@ async def bench(rounds: int) -> None:
         await close_pool()
 
     def figures(ms: list[float]) -> str:
-        return f"median {statistics.median(ms):7.1f} ms   p90 {statistics.quantiles(ms, n=10, method="inclusive")[-1]:7.1f} ms"
+        p90 = statistics.quantiles(ms, n=10, method="inclusive")[-1]
+        return f"median {statistics.median(ms):7.1f} ms   p90 {p90:7.1f} ms"
 
     print(
         f"Argon2id t={settings.argon2_time_cost} m={settings.argon2_memory_kib} KiB "
