@@ -166,7 +166,7 @@ async def report(
 
 # The case a ticket and its credentials open: never an accusation (DESIGN §3).
 _FIND = (
-    "SELECT c.*, cat.name AS category_name, u.name AS unit_name, "
+    "SELECT c.*, coalesce(nullif(cat.name_zh, ''), cat.name) AS category_name, u.name AS unit_name, "
     "coalesce((SELECT json_agg(json_build_object('action', e.action, 'to_status', e.to_status, "
     "'note', e.note, 'data', e.data, 'at', e.at) ORDER BY e.seq) FROM case_events e "
     "WHERE e.case_id = c.id), '[]')::text AS events_json "

@@ -17,6 +17,7 @@ from tests.docs.test_docs_ui import CHROMIUM, CHROMIUM_ARGS
 from tests.support import CELL_POINTS, World, app_server
 
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
 NAME, NUMBER = "陈小梅", "13955556666"
 
 
@@ -80,6 +81,15 @@ def _browse(base_url: str, district: str, shots: Path) -> dict:
                 "text": page.inner_text("body"),
                 "width": page.evaluate("document.documentElement.scrollWidth"),
             }
+            # At desktop width the same page keeps its narrow column and shows the same case.
+            page.set_viewport_size(DESKTOP)
+            page.screenshot(path=str(shots / "track-desktop.png"), full_page=True)
+            shown["desktop_status"] = page.inner_text("#c-status")
+            shown["desktop_width"] = page.evaluate("document.documentElement.scrollWidth")
+            page.goto(f"{base_url}/report?district={district}", wait_until="networkidle")
+            page.screenshot(path=str(shots / "report-desktop.png"), full_page=True)
+            shown["desktop_report_form"] = page.is_visible("#form #description")
+            page.goto(f"{base_url}/track?ticket={ticket}&district={district}", wait_until="networkidle")
             page.fill("#code", "00000000")
             page.click("#form button[type=submit], #form input[type=submit]")
             page.wait_for_selector("#error:not(:empty)")
@@ -116,11 +126,19 @@ async def test_a_citizen_reports_with_gps_and_tracks_the_case_on_a_phone(base_ur
     assert (case["complainant_name"], case["complainant_phone"]) == (NAME, NUMBER)
     assert seen["code"] == case["lookup_code"] and seen["prefilled"] == seen["ticket"]
     shown = seen["shown"]
-    assert shown["status"].startswith("已受理") and shown["category"] in ("绿化", "Greening")
+    assert shown["status"].startswith("已受理") and shown["category"] == "绿化"
     assert shown["timeline"], "the public timeline lists the registration"
     assert NAME not in shown["text"] and NUMBER not in shown["text"] and NUMBER[-4:] not in shown["text"]
     # Laid out for the phone: nothing wider than its screen.
     assert shown["width"] <= PHONE["width"]
     assert seen["wrong"] and seen["ticket"] not in seen["wrong"]
-    for shot in ("report-form.png", "report-receipt.png", "track.png"):
+    assert shown["desktop_status"] == shown["status"] and shown["desktop_width"] <= DESKTOP["width"]
+    assert shown["desktop_report_form"]
+    for shot in (
+        "report-form.png",
+        "report-receipt.png",
+        "track.png",
+        "track-desktop.png",
+        "report-desktop.png",
+    ):
         assert (tmp_path / shot).stat().st_size > 5_000
