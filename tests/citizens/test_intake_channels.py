@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
+from server.db import fetch
 from tests.api.test_transitions_api import act
 from tests.support import CELL_POINTS, World, new_case
 
@@ -101,15 +103,20 @@ async def test_a_web_report_is_a_case_on_channel_web_with_a_receipt(
 
 
 async def test_one_ticket_sequence_without_gap_or_repeat_under_concurrent_intake(
-    client, citizens_app, world, login, district_code
+    client, citizens_app, world, login, device, district_code
 ):
-    """Phone cases by the agent and web reports, all at once: consecutive numbers, none twice."""
+    """Every channel at once (agent intake of phone, WeChat, letter and visit cases, web reports,
+    Open311 requests, patrol reports pushed from a handheld): consecutive numbers, none twice."""
     import httpx
 
     from tests.citizens.conftest import client_address
 
     agent = await login("agent")
-    lat, lon = CELL_POINTS["cell_b"]
+    worker, device_id = await device("worker1")
+    r = await client.post("/api-keys", headers=await login("admin"), json={"name": "Sequence civic app"})
+    assert r.status_code == 201, r.text
+    api_key = r.json()["key"]
+    lat, lon = CELL_POINTS["cell_a"]
 
     async def web(n: int) -> str:
         transport = httpx.ASGITransport(app=citizens_app, client=(client_address(), 40000))
@@ -124,9 +131,62 @@ async def test_one_ticket_sequence_without_gap_or_repeat_under_concurrent_intake
             assert r.status_code == 201, r.text
             return str(r.json()["ticket"])
 
-    async def phone(n: int) -> str:
-        return str((await new_case(client, agent, world, description=f"phone {n}"))["ticket"])
+    async def staff(n: int) -> str:
+        channel = ("phone", "wechat", "letter", "visit")[n % 4]
+        return str(
+            (await new_case(client, agent, world, channel=channel, description=f"{channel} {n}"))["ticket"]
+        )
 
-    tickets = await asyncio.gather(*[web(n) for n in range(8)], *[phone(n) for n in range(8)])
+    async def open311(n: int) -> str:
+        form = {
+            "jurisdiction_id": district_code,
+            "api_key": api_key,
+            "service_code": "city_appearance",
+            "lat": str(lat),
+            "long": str(lon),
+            "description": f"open311 {n}",
+        }
+        r = await client.post("/open311/v2/requests.json", data=form)
+        assert r.status_code == 201, r.text
+        return str(r.json()[0]["service_request_id"])
+
+    async def patrol(n: int) -> str:
+        report = {
+            "id": str(uuid.uuid4()),
+            "case_id": str(uuid.uuid4()),
+            "base_version": 0,
+            "action": "report",
+            "payload": {
+                "category": "city_appearance",
+                "type": "complaint",
+                "description": f"patrol {n}",
+                "lat": lat,
+                "lon": lon,
+            },
+            "client_time": "2026-11-23T09:00:00+08:00",
+            "gps": {"lat": lat, "lon": lon, "accuracy_m": 4},
+        }
+        body = {"device_id": device_id, "mutations": [report]}
+        r = await client.post("/sync/push", headers=worker, json=body)
+        (result,) = r.json()["results"]
+        assert result["status"] == "applied", result
+        return str(result["case"]["ticket"])
+
+    makers = (web, staff, open311, patrol)
+    tickets = await asyncio.gather(*[make(n) for make in makers for n in range(6)])
+    year = {t.split("-")[0] for t in tickets}
     numbers = sorted(int(t.split("-")[1]) for t in tickets)
-    assert numbers == list(range(numbers[0], numbers[0] + 16))
+    assert len(year) == 1 and numbers == list(range(numbers[0], numbers[0] + len(tickets)))
+    channels = await fetch(
+        "SELECT channel, count(*) AS n FROM cases WHERE ticket = ANY({}::text[]) GROUP BY channel",
+        list(tickets),
+    )
+    assert {r["channel"]: r["n"] for r in channels} == {
+        "web": 6,
+        "open311": 6,
+        "patrol": 6,
+        "phone": 2,
+        "wechat": 2,
+        "letter": 1,
+        "visit": 1,
+    }
