@@ -228,3 +228,41 @@ async def test_a_rating_before_review_or_with_a_wrong_code_is_refused(
         headers={"content-type": "application/json"},
     )
     assert 400 <= r.status_code < 500
+
+
+async def test_citizens_ratings_move_the_units_satisfaction_figure_in_the_ranking(
+    client, public, world, login, district_code
+):
+    """Ratings at /track count in the console's ranking exactly as phone callbacks do, and an
+    unsatisfied one lowers the unit's satisfaction rate."""
+    from tests.admin.test_rankings import this_month
+
+    admin, street = await login("admin"), world.units["street"]
+
+    async def street_row() -> dict:
+        r = await client.get("/admin/rankings", headers=admin, params={"month": this_month()})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        rows = {row["unit_id"]: row for row in body["ranked"] + body["apart"]}
+        return rows.get(street, {"called_back": 0, "satisfied": 0, "satisfaction_rate": None, "rank": None})
+
+    before = await street_row()
+    assert before["called_back"] == 0
+    for n, satisfaction in enumerate(
+        ("satisfied", "basically_satisfied", "satisfied", "satisfied", "unsatisfied")
+    ):
+        case = await reviewed_case(client, world, login)
+        rating = {"code": await lookup_code(case["id"]), "satisfaction": satisfaction, "solved": n < 4}
+        r = await public.post(
+            f"/track/{case['ticket']}/rating", params={"district": district_code}, json=rating
+        )
+        assert r.status_code == 200, r.text
+        if satisfaction != "unsatisfied":
+            agent = await login("agent")
+            seen = (await client.get(f"/cases/{case['id']}", headers=agent)).json()
+            assert (await act(client, agent, seen, "close"))["status"] == "closed"
+        if n == 3:
+            row = await street_row()
+            assert (row["called_back"], row["satisfied"], row["satisfaction_rate"]) == (4, 4, 1.0)
+    row = await street_row()
+    assert (row["called_back"], row["satisfied"], row["satisfaction_rate"]) == (5, 4, 0.8)
