@@ -13,7 +13,7 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from geo import assign, mapping, repeats, routing
+from geo import assign, joins, mapping, repeats, routing
 from geo.importer import Level
 from server.accounts.domain import Actor
 from server.accounts.guards import require_role
@@ -79,7 +79,8 @@ class MapController(Controller):
 
 
 class RepeatController(Controller):
-    """Likely repeats of a case and confirming one (DESIGN §9); paths under /cases as clients know them."""
+    """Likely repeats of a case, confirming one, and joining a further complainant's report to it
+    (DESIGN §9); paths under /cases as clients know them."""
 
     path = "/cases"
     tags = ["cases"]
@@ -103,6 +104,24 @@ class RepeatController(Controller):
         data: JSONBody[LinkRepeatRequest],
     ) -> CaseOut:
         return await repeats.link_repeat(case_id, data.repeat_of, actor)
+
+    @post(
+        "/{case_id:uuid}/complainants",
+        operation_id="caseJoinReport",
+        status_code=201,
+        responses=ERROR_RESPONSES,
+    )
+    async def join_report(
+        self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID], data: JSONBody[joins.JoinIn]
+    ) -> joins.Joined:
+        """A report of the same problem joins this open case as a further complainant (一事一单)."""
+        return await joins.join_report(case_id, data, actor)
+
+    @get("/{case_id:uuid}/complainants", operation_id="caseComplainants", responses=ERROR_RESPONSES)
+    async def list_complainants(
+        self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID]
+    ) -> list[joins.Complainant]:
+        return await joins.complainants(case_id, actor)
 
 
 class RouteSuggestionController(Controller):

@@ -6,7 +6,8 @@ the alerts to record; nothing here touches the database or the network.
 - Light alerts (`reminder` 催办, `yellow`, `red`, `supervision` 督办) belong to one deadline: an
   extension or a reopen gives the new deadline its own, and one about a deadline the case no longer
   has, or a case that closed or resolved, is dropped rather than sent (`still_relevant`).
-- `receipt` (告知受理) and `closing` go to a named complainant who left a phone and was not anonymous.
+- `receipt` (告知受理) and `closing` go to a named complainant who left a phone and was not anonymous,
+  and to each further complainant of a joined case (`geo.joins`) who did, with their own lookup code.
 - An accusation (`report`) never reaches anyone in the accused subtree: the accused unit, any unit
   under it, the accused person (matched by user and by phone) — whatever a record says.
 - Quiet hours hold everything but red until they end, in the district's time zone.
@@ -143,6 +144,8 @@ class CaseFacts(msgspec.Struct, frozen=True, kw_only=True):
     accused_phone: str = ""
     # The complainant's lookup code for public tracking (`/track`), told in the receipt.
     lookup_code: str = ""
+    # Further complainants of a joined case with a name and phone, each told like the first one.
+    further: tuple[Contact, ...] = ()
     # How a closed case ended when it was not handled: refused (不予受理) or referred (and to whom).
     disposition: str = ""
     referred_to: str = ""
@@ -158,6 +161,8 @@ class Contact(msgspec.Struct, frozen=True, kw_only=True):
     unit_id: int | None = None
     phone: str = ""
     urls: tuple[str, ...] = ()
+    # A complainant's own lookup code, told in their receipt.
+    lookup_code: str = ""
 
 
 class UnitContacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -185,7 +190,7 @@ class AlertDraft(msgspec.Struct, frozen=True, kw_only=True):
 def due_levels(case: CaseFacts, now: datetime) -> list[tuple[Level, datetime | None]]:
     """The levels owed at `now`, each with the deadline it is about."""
     levels: list[tuple[Level, datetime | None]] = []
-    if _has_named_contact(case):
+    if _has_named_contact(case) or case.further:
         levels.append(("receipt", None))
         if case.status in _CLOSED:
             levels.append(("closing", None))
@@ -205,7 +210,14 @@ def _has_named_contact(case: CaseFacts) -> bool:
 def _recipients(level: Level, case: CaseFacts, directory: Directory) -> list[Contact]:
     if level in ("receipt", "closing"):
         phone = case.complainant_phone.strip()
-        return [Contact(key=phone, role="complainant", name=case.complainant_name, phone=phone)]
+        first = Contact(
+            key=phone,
+            role="complainant",
+            name=case.complainant_name,
+            phone=phone,
+            lookup_code=case.lookup_code,
+        )
+        return ([first] if _has_named_contact(case) else []) + list(case.further)
     unit = directory.units.get(case.lead_unit_id) if case.lead_unit_id is not None else None
     if unit is None:
         return []
@@ -257,11 +269,16 @@ def plan(
                     deadline=deadline,
                     recipient=msgspec.structs.replace(contact, urls=urls),
                     channel=channel_of(urls),
-                    text=render(template(config, level, case.disposition), fields),
+                    text=render(template(config, level, case.disposition), _own(fields, contact)),
                     not_before=not_before(level, now, config, calendar.tz),
                 )
             )
     return drafts
+
+
+def _own(fields: dict[str, str], contact: Contact) -> dict[str, str]:
+    """The fields with the recipient's own lookup code, when they have one."""
+    return {**fields, "lookup_code": contact.lookup_code} if contact.lookup_code else fields
 
 
 def _sms_urls(config: NotifyConfig, phone: str) -> tuple[str, ...]:

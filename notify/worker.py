@@ -25,7 +25,7 @@ import msgspec
 
 from notify import queries
 from notify.delivery import DeliveryConfig, deliver_due
-from notify.rules import AlertDraft, CaseFacts, plan
+from notify.rules import AlertDraft, CaseFacts, Contact, plan
 from server.calendar.lights import next_light_change
 from server.cases import service as cases
 from server.cases.domain import OPEN_STATUSES
@@ -104,12 +104,26 @@ async def _facts(row: dict[str, Any], district: queries.DistrictSettings) -> Cas
         complainant_name=row["complainant_name"],
         complainant_phone=row["complainant_phone"],
         lookup_code=row.get("lookup_code") or "",
+        further=_further(row),
         disposition=_state(row).get("disposition") or "",
         referred_to=_state(row).get("referred_to") or "",
         anonymous=row["anonymous"],
         accused_unit_ids=accused,
         accused_user_id=row["accused_user_id"],
         accused_phone=phone,
+    )
+
+
+def _further(row: dict[str, Any]) -> tuple[Contact, ...]:
+    return tuple(
+        Contact(
+            key=f["phone"].strip(),
+            role="complainant",
+            name=f["name"],
+            phone=f["phone"].strip(),
+            lookup_code=f["lookup_code"],
+        )
+        for f in msgspec.json.decode(row.get("further_json") or "[]")
     )
 
 

@@ -69,10 +69,11 @@ def next_alert_at(case: CaseState) -> datetime | None:
     """The first instant the alert worker (`notify/`) has something to do for this case, or None:
     the receipt or the closing message for a complainant with a contact, else the light's next
     change while open. The case write path stores it in `cases.next_alert_at` (partial index)."""
-    if case.has_contact and case.status in _CLOSED and case.closed_at is not None:
+    told = case.has_contact or case.further_contacts > 0
+    if told and case.status in _CLOSED and case.closed_at is not None:
         return case.closed_at
     light = next_light_change(case.due_at, case.warn_at, case.resolved_at)
     owed = [light] if case.status in OPEN_STATUSES and light is not None else []
-    if case.has_contact and case.registered_at is not None:
+    if told and case.registered_at is not None:
         owed.append(case.registered_at)
     return min(owed) if owed else None

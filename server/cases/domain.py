@@ -129,6 +129,8 @@ class CaseState(msgspec.Struct, kw_only=True):
     co_unit_ids: tuple[int, ...] = ()
     assignee_id: int | None = None
     has_contact: bool = False
+    # Further complainants with a contact (joined reports): they are told too.
+    further_contacts: int = 0
     accused_unit_id: int | None = None
     accused_user_id: int | None = None
     # The unit the accused person led when the case was registered: it is accused with them, so

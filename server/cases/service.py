@@ -579,9 +579,11 @@ async def amend(
     now: datetime | None = None,
     base_version: int | None = None,
     statuses: frozenset[str] | None = None,
+    by_complainant: bool = False,
 ) -> CaseState:
     """A change outside the life cycle (linking a repeat, supervision): same lock, version bump and
-    event; a new urgency moves a running deadline. `statuses`: the ones the change applies to."""
+    event; a new urgency moves a running deadline. `statuses`: the ones the change applies to;
+    `by_complainant` as in `act`."""
     now = now or datetime.now(UTC)
     async with transaction():
         state, stamp = await _visible(case_id, actor, lock=True, base_version=base_version)
@@ -597,7 +599,7 @@ async def amend(
         draft = lifecycle.EventDraft(
             action=action, from_status=state.status, to_status=new.status, note=note, data=data or {}, at=now
         )
-        await _store(state, new, draft, actor, extra_columns=columns or {})
+        await _store(state, new, draft, None if by_complainant else actor, extra_columns=columns or {})
         return new
 
 

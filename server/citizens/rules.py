@@ -46,6 +46,7 @@ PUBLIC_STEPS: dict[str, str] = {
     "answer": "答复 answered",
     "refuse": "不予受理 refused",
     "refer": "转办 referred",
+    "join": "并案 another complainant reported the same problem",
 }
 # Steps whose text is written to the complainant.
 _TEXT_STEPS = frozenset({"answer", "refuse"})

@@ -30,7 +30,7 @@ from server.citizens.rules import (
     public_timeline,
     result_of,
 )
-from server.db import fetch
+from server.db import fetch, transaction
 from server.errors import DomainError, RetryLater
 from server.ratelimit import within_rate
 
@@ -164,18 +164,30 @@ async def report(
     return Receipt(ticket=state.ticket, lookup_code=rows[0]["lookup_code"])
 
 
-# The case a ticket and its credentials open: never an accusation (DESIGN §3).
+def _last4(table: str, column: str) -> str:
+    """The last four digits of a complainant's phone equal the argument (none for the anonymous)."""
+    digits = f"regexp_replace({table}.{column}, '[^0-9]', '', 'g')"
+    return (
+        f"({{}}::text IS NOT NULL AND NOT {table}.anonymous AND length({digits}) >= 4 "
+        f"AND right({digits}, 4) = {{}})"
+    )
+
+
+# The case a ticket and its credentials open: never an accusation (DESIGN §3). On a joined case
+# (`geo.joins`) the credentials also name which complainant is asking (`complainant_id`).
 _FIND = (
     "SELECT c.*, coalesce(nullif(cat.name_zh, ''), cat.name) AS category_name, u.name AS unit_name, "
     "coalesce((SELECT json_agg(json_build_object('action', e.action, 'to_status', e.to_status, "
     "'note', e.note, 'data', e.data, 'at', e.at) ORDER BY e.seq) FROM case_events e "
-    "WHERE e.case_id = c.id), '[]')::text AS events_json "
+    "WHERE e.case_id = c.id), '[]')::text AS events_json, "
+    "m.id AS complainant_id, m.satisfaction AS complainant_satisfaction, m.rated_at AS complainant_rated_at "
     "FROM cases c LEFT JOIN categories cat ON cat.id = c.category_id "
     "LEFT JOIN units u ON u.id = c.lead_unit_id "
+    "LEFT JOIN LATERAL (SELECT f.id, f.satisfaction, f.rated_at FROM case_complainants f "
+    f"WHERE f.case_id = c.id AND (f.lookup_code = {{}} OR {_last4('f', 'phone')}) ORDER BY f.id LIMIT 1) m "
+    "ON true "
     "WHERE c.district_id = {} AND c.ticket = {} AND c.type <> 'report' AND ("
-    "c.lookup_code = {} OR ({}::text IS NOT NULL AND NOT c.anonymous "
-    "AND length(regexp_replace(c.complainant_phone, '[^0-9]', '', 'g')) >= 4 "
-    "AND right(regexp_replace(c.complainant_phone, '[^0-9]', '', 'g'), 4) = {}))"
+    f"c.lookup_code = {{}} OR {_last4('c', 'complainant_phone')} OR m.id IS NOT NULL)"
 )
 _EVENTS = msgspec.json.Decoder(list[dict[str, Any]])
 
@@ -189,8 +201,8 @@ async def _find(
     # Counted before looking: a limit reached says nothing about the ticket.
     await _throttle(client, "track-client", per_client)
     await _throttle(f"{district_id}:{ticket}", "track-ticket", per_ticket)
-    last4 = credentials.phone_last4
-    rows = await fetch(_FIND, district_id, ticket, credentials.code, last4, last4)
+    code, last4 = credentials.code, credentials.phone_last4
+    rows = await fetch(_FIND, code, last4, last4, district_id, ticket, code, last4, last4)
     if not rows:
         raise _not_found()
     return rows[0]
@@ -213,9 +225,20 @@ def _track_out(row: dict[str, Any]) -> TrackOut:
         closed_at=state.closed_at,
         result=result_of({"resolved_at": state.resolved_at}, timeline),
         timeline=timeline,
-        can_rate=state.status == "reviewed" and state.has_contact,
-        satisfaction=state.satisfaction,
+        can_rate=_can_rate(row, state.status, state.has_contact),
+        satisfaction=row["complainant_satisfaction"] if _joined(row) else state.satisfaction,
     )
+
+
+def _joined(row: dict[str, Any]) -> bool:
+    """The asker is one of the complainants of a joined case, each of whom rates it."""
+    return row["complainant_id"] is not None
+
+
+def _can_rate(row: dict[str, Any], status: str, has_contact: bool) -> bool:
+    if not _joined(row):
+        return status == "reviewed" and has_contact
+    return row["complainant_rated_at"] is None and status in _RATABLE
 
 
 async def track(
@@ -230,15 +253,60 @@ def _office(district_id: int) -> Actor:
     return Actor(user_id=0, role="agent", district_id=district_id)
 
 
+# A joined case's complainants rate it once it is reviewed; the first rating is its callback, the
+# others are recorded beside it (and read by the office) while it is called back or closed.
+_RATABLE = frozenset({"reviewed", "called_back", "closed"})
+
+
+def _already_rated() -> DomainError:
+    return DomainError("already_rated", "this case has been rated already", "satisfaction", 409)
+
+
 async def rate(
     district_id: int, ticket: str, rating: RatingIn, client: str, limits: tuple[int, int]
 ) -> TrackOut:
-    """The complainant's rating, recorded as the callback of DESIGN §4 and §8."""
+    """The complainant's rating, recorded as the callback of DESIGN §4 and §8; on a joined case
+    each complainant's rating is kept, the first one while the case awaits it being its callback."""
     row = await _find(district_id, ticket, rating, client, limits)
-    if row["status"] != "reviewed":
-        if cases.state_from_row(row).satisfaction is not None:
-            raise DomainError("already_rated", "this case has been rated already", "satisfaction", 409)
-        raise DomainError("not_ratable", "a case can be rated once it is resolved and reviewed", status=409)
+    async with transaction():
+        if _joined(row):
+            await _keep_rating(row, rating)
+        if row["status"] == "reviewed":
+            await _callback(row, district_id, rating)
+        elif _joined(row) and row["status"] in _RATABLE:
+            await cases.amend(
+                row["id"],
+                _office(district_id),
+                "rating",
+                {},
+                data={"satisfaction": rating.satisfaction, "solved": rating.solved},
+                note=rating.comment,
+                by_complainant=True,
+            )
+        elif cases.state_from_row(row).satisfaction is not None:
+            raise _already_rated()
+        else:
+            raise DomainError(
+                "not_ratable", "a case can be rated once it is resolved and reviewed", status=409
+            )
+    return await track(district_id, ticket, rating, client, limits)
+
+
+async def _keep_rating(row: dict[str, Any], rating: RatingIn) -> None:
+    """The complainant's own rating on their row, once: a second one (or a racing copy) is refused."""
+    kept = await fetch(
+        "UPDATE case_complainants SET satisfaction = {}, solved = {}, comment = {}, rated_at = now() "
+        "WHERE id = {} AND rated_at IS NULL RETURNING id",
+        rating.satisfaction,
+        rating.solved,
+        rating.comment,
+        row["complainant_id"],
+    )
+    if not kept:
+        raise _already_rated()
+
+
+async def _callback(row: dict[str, Any], district_id: int, rating: RatingIn) -> None:
     command = lifecycle.Command(action="callback", payload=callback_for(rating))
     try:
         await cases.act(
@@ -246,11 +314,8 @@ async def rate(
         )
     except DomainError as exc:
         if exc.code in ("stale_version", "invalid_transition"):
-            raise DomainError(
-                "already_rated", "this case has been rated already", "satisfaction", 409
-            ) from None
+            raise _already_rated() from None
         raise
-    return await track(district_id, ticket, rating, client, limits)
 
 
 async def mark_abusive(actor: Actor, mark: MarkIn) -> AbusiveMark:

@@ -178,7 +178,9 @@ async def test_one_ticket_sequence_without_gap_or_repeat_under_concurrent_intake
     numbers = sorted(int(t.split("-")[1]) for t in tickets)
     assert len(year) == 1 and numbers == list(range(numbers[0], numbers[0] + len(tickets)))
     channels = await fetch(
-        "SELECT channel, count(*) AS n FROM cases WHERE ticket = ANY({}::text[]) GROUP BY channel",
+        "SELECT channel, count(*) AS n FROM cases WHERE district_id = {} AND ticket = ANY({}::text[]) "
+        "GROUP BY channel",
+        world.district_id,
         list(tickets),
     )
     assert {r["channel"]: r["n"] for r in channels} == {
