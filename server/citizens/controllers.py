@@ -7,7 +7,8 @@ No `from __future__ import annotations`: Litestar reads the handlers' annotation
 from pathlib import Path
 from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get, post
+import msgspec
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 
@@ -17,8 +18,19 @@ from server.accounts.roles import ADMIN_ROLES, INTAKE_ROLES
 from server.cases.intake import AddressBook, LocateCell
 from server.citizens import service
 from server.citizens.rules import RatingIn, TrackOut, parse_credentials
-from server.citizens.service import AbusiveMark, CategoryOut, CitizenFigures, MarkIn, Receipt, ReportIn
+from server.citizens.service import (
+    AbusiveMark,
+    CategoryOut,
+    CitizenFigures,
+    MarkIn,
+    PhotoAdded,
+    Receipt,
+    ReportIn,
+)
+from server.errors import DomainError
 from server.http import ERROR_RESPONSES
+from server.photos.slots import PhotoAnnounced
+from server.photos.storage import PhotoStore
 from server.settings import Settings
 
 __all__ = ["ComplainantController", "ReportController", "TrackController"]
@@ -78,6 +90,56 @@ class ReportController(Controller):
         return await service.report(
             district_id, data, _client(request), settings.report_per_minute, locate_cell, address_book
         )
+
+    @put(
+        "/{ticket:str}/photos",
+        operation_id="addReportPhoto",
+        status_code=201,
+        responses=ERROR_RESPONSES,
+        request_max_body_size=None,
+    )
+    async def add_photo(
+        self,
+        request: Request,
+        settings: NamedDependency[Settings],
+        photo_store: NamedDependency[PhotoStore],
+        ticket: FromPath[str],
+        code: Annotated[str, QueryParameter(max_length=8, description="lookup code of the receipt")],
+        sha256: Annotated[str, QueryParameter(max_length=64, description="SHA-256 of the bytes, hex")],
+        district: District = None,
+    ) -> PhotoAdded:
+        """One of up to three photos of the reporter's own case: the body is the JPEG or PNG itself,
+        checked against `sha256` and its Content-Length, and for being a real image (DESIGN §6)."""
+        announced = _announced(request, sha256)
+        district_id = await service.resolve_district(district)
+        return await service.add_photo(
+            district_id,
+            ticket,
+            parse_credentials(code, None),
+            announced,
+            (request.stream(), photo_store, settings.photo_max_bytes),
+            _client(request),
+            _limits(settings),
+        )
+
+
+def _announced(request: Request, sha256: str) -> PhotoAnnounced:
+    try:
+        return msgspec.convert(
+            {
+                "sha256": sha256,
+                "size": int(request.headers.get("content-length") or 0),
+                "content_type": request.headers.get("content-type", "").split(";")[0].strip(),
+            },
+            PhotoAnnounced,
+        )
+    except (ValueError, msgspec.ValidationError):
+        raise DomainError(
+            "invalid_photo",
+            "send the photo's bytes with its Content-Length, and its SHA-256 in hex",
+            "photo",
+            400,
+        ) from None
 
 
 class TrackController(Controller):

@@ -9,6 +9,8 @@ looks, so that neither the answer nor the limit tells whether a ticket exists.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -17,7 +19,7 @@ import msgspec
 from server.accounts.domain import Actor
 from server.cases import lifecycle
 from server.cases import service as cases
-from server.cases.domain import DescriptionText
+from server.cases.domain import OPEN_STATUSES, DescriptionText
 from server.cases.intake import AddressBook, LocateCell, register_case
 from server.cases.schemas import CaseCreate, Latitude, Longitude, Registration
 from server.citizens.rules import (
@@ -32,6 +34,8 @@ from server.citizens.rules import (
 )
 from server.db import fetch, transaction
 from server.errors import DomainError, RetryLater
+from server.photos.slots import PhotoAnnounced, receive_for_case
+from server.photos.storage import PhotoStore
 from server.ratelimit import within_rate
 
 __all__ = [
@@ -39,8 +43,10 @@ __all__ = [
     "CategoryOut",
     "CitizenFigures",
     "MarkIn",
+    "PhotoAdded",
     "ReportIn",
     "Receipt",
+    "add_photo",
     "categories",
     "figures",
     "lift_mark",
@@ -73,6 +79,10 @@ class Receipt(msgspec.Struct, kw_only=True):
 
     ticket: str
     lookup_code: str
+
+
+class PhotoAdded(msgspec.Struct, kw_only=True):
+    photo_id: uuid.UUID
 
 
 class CategoryOut(msgspec.Struct, kw_only=True):
@@ -316,6 +326,31 @@ async def _callback(row: dict[str, Any], district_id: int, rating: RatingIn) -> 
         if exc.code in ("stale_version", "invalid_transition"):
             raise _already_rated() from None
         raise
+
+
+# A citizen adds at most this many photos to their report (issue 15 item 3).
+REPORT_PHOTOS = 3
+
+
+async def add_photo(
+    district_id: int,
+    ticket: str,
+    credentials: Credentials,
+    announced: PhotoAnnounced,
+    upload: tuple[AsyncIterable[bytes], PhotoStore, int],
+    client: str,
+    limits: tuple[int, int],
+) -> PhotoAdded:
+    """A photo of the complainant's own open case, sent from the /report page with the receipt's
+    lookup code; staff see it with the case's photos."""
+    stream, store, max_bytes = upload
+    if announced.size > max_bytes:
+        raise DomainError("photo_too_large", f"photos are limited to {max_bytes} bytes", "size", 413)
+    row = await _find(district_id, ticket, credentials, client, limits)
+    if row["status"] not in OPEN_STATUSES:
+        raise DomainError("case_not_open", "photos are added to a case while it is open", "ticket", 409)
+    photo_id = await receive_for_case(row, announced, stream, store, REPORT_PHOTOS)
+    return PhotoAdded(photo_id=photo_id)
 
 
 async def mark_abusive(actor: Actor, mark: MarkIn) -> AbusiveMark:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable
+from datetime import UTC, datetime
 from typing import IO, Annotated, Literal
 
 import msgspec
@@ -19,7 +20,7 @@ from server.accounts.domain import Actor
 from server.cases.schemas import AwareDatetime
 from server.cases.scope import visibility_sql
 from server.cases.service import visible_state
-from server.db import fetch
+from server.db import fetch, transaction
 from server.errors import DomainError
 from server.photos.domain import PhotoKind
 from server.photos.images import CONTENT_TYPES, check_image
@@ -28,6 +29,7 @@ from server.photos.storage import PhotoStore
 from server.tables import Photo
 
 __all__ = [
+    "PhotoAnnounced",
     "PhotoSlotRequest",
     "PhotoSlot",
     "Upload",
@@ -35,6 +37,7 @@ __all__ = [
     "receive_content",
     "finish_upload",
     "photo_for",
+    "receive_for_case",
 ]
 
 ALLOWED_TYPES = frozenset(CONTENT_TYPES.values())
@@ -56,6 +59,14 @@ class PhotoSlotRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     device_id: uuid.UUID | None = None
     case_id: uuid.UUID | None = None
     before_id: uuid.UUID | None = None
+
+
+class PhotoAnnounced(msgspec.Struct, frozen=True, kw_only=True):
+    """What a complainant's upload says of its bytes before sending them."""
+
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-fA-F]{64}$")]
+    size: Annotated[int, msgspec.Meta(gt=0)]
+    content_type: str
 
 
 class Upload(msgspec.Struct):
@@ -253,3 +264,46 @@ async def finish_upload(photo_id: uuid.UUID, actor: Actor, store: PhotoStore) ->
         check = _ImageCheck(row["content_type"])
         await store.finish_upload(row["sha256"], row["size"], row["content_type"], photo_id, check)
         await _mark_stored(row, store, check)
+
+
+async def receive_for_case(
+    case: dict, announced: PhotoAnnounced, stream: AsyncIterable[bytes], store: PhotoStore, limit: int
+) -> uuid.UUID:
+    """A complainant's own photo of their case (the /report page), with no account: checked like
+    any upload, placed at the case's point, at most `limit` per case. The count is taken under the
+    case's row lock, so racing uploads cannot pass it."""
+    if announced.content_type not in ALLOWED_TYPES:
+        raise DomainError(
+            "unsupported_photo_type", f"photos must be one of {sorted(ALLOWED_TYPES)}", "content_type", 415
+        )
+    check = _ImageCheck(announced.content_type)
+    await store.put(announced.sha256.lower(), stream, announced.size, announced.content_type, check)
+    photo_id = uuid.uuid4()
+    async with transaction():
+        # Lock, then count in a statement of its own: its snapshot sees what racing uploads stored.
+        await fetch("SELECT 1 FROM cases WHERE id = {} FOR UPDATE", case["id"])
+        rows = await fetch(
+            "SELECT count(*) AS n FROM photos "
+            "WHERE case_id = {} AND uploaded_by_id IS NULL AND kind = 'evidence'",
+            case["id"],
+        )
+        if rows[0]["n"] >= limit:
+            raise DomainError("too_many_photos", f"a report takes at most {limit} photos", "photo", 409)
+        await store.put_thumbnail(announced.sha256.lower(), check.thumbnail)
+        await Photo.insert(
+            Photo(
+                id=photo_id,
+                district_id=case["district_id"],
+                case_id=case["id"],
+                kind="evidence",
+                sha256=announced.sha256.lower(),
+                size=announced.size,
+                content_type=announced.content_type,
+                lat=case["lat"] if case["lat"] is not None else 0.0,
+                lon=case["lon"] if case["lon"] is not None else 0.0,
+                accuracy_m=0.0,
+                taken_at=datetime.now(UTC),
+                stored=True,
+            )
+        )
+    return photo_id

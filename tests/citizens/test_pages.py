@@ -14,7 +14,7 @@ from playwright.sync_api import Request, Route, sync_playwright
 
 from server.db import fetch
 from tests.docs.test_docs_ui import CHROMIUM, CHROMIUM_ARGS
-from tests.support import CELL_POINTS, World, app_server
+from tests.support import CELL_POINTS, World, app_server, jpeg
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
@@ -62,10 +62,17 @@ def _browse(base_url: str, district: str, shots: Path) -> dict:
             page.wait_for_selector("#where:has-text('已定位')")
             page.fill("#name", NAME)
             page.fill("#phone", NUMBER)
+            photo, not_a_photo = shots / "tree.jpg", shots / "notes.jpg"
+            photo.write_bytes(jpeg(5, (640, 480)))
+            not_a_photo.write_bytes(b"these are my notes, not a photo")
+            page.set_input_files("#photos", [str(photo), str(not_a_photo)])
             page.screenshot(path=str(shots / "report-form.png"), full_page=True)
             page.click("#submit")
             page.wait_for_selector("#receipt:not([hidden])")
+            page.wait_for_selector("#photo-result:not(:empty)")
             ticket, code = page.inner_text("#ticket"), page.inner_text("#code")
+            photos_sent = page.inner_text("#photo-result")
+            photo_errors = page.locator("#photo-errors li").all_inner_texts()
             page.screenshot(path=str(shots / "report-receipt.png"), full_page=True)
             page.click("#tracklink")
             page.wait_for_load_state("networkidle")
@@ -103,6 +110,8 @@ def _browse(base_url: str, district: str, shots: Path) -> dict:
         "prefilled": prefilled,
         "shown": shown,
         "wrong": wrong,
+        "photos_sent": photos_sent,
+        "photo_errors": photo_errors,
         "errors": errors,
         "elsewhere": elsewhere,
     }
@@ -125,6 +134,16 @@ async def test_a_citizen_reports_with_gps_and_tracks_the_case_on_a_phone(base_ur
     assert case["channel"] == "web" and case["grid_id"] == world.grids["cell_a"]
     assert (case["complainant_name"], case["complainant_phone"]) == (NAME, NUMBER)
     assert seen["code"] == case["lookup_code"] and seen["prefilled"] == seen["ticket"]
+    # The photo went with the report; the page told which file was not one, in Chinese.
+    assert "已上传照片 1 张" in seen["photos_sent"]
+    assert seen["photo_errors"] == ["notes.jpg：不是有效的照片（JPEG/PNG）"]
+    photos = await fetch(
+        "SELECT p.kind, p.size FROM photos p JOIN cases c ON c.id = p.case_id "
+        "WHERE c.district_id = {} AND c.ticket = {}",
+        world.district_id,
+        seen["ticket"],
+    )
+    assert [(p["kind"], p["size"]) for p in photos] == [("evidence", len(jpeg(5, (640, 480))))]
     shown = seen["shown"]
     assert shown["status"].startswith("已受理") and shown["category"] == "绿化"
     assert shown["timeline"], "the public timeline lists the registration"
