@@ -78,6 +78,13 @@ class MapController(Controller):
         return await assign.locate_point(actor.district_id, lat, lon)
 
 
+class MergeRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """`version`: the merged case's version the caller saw (a stale one answers 409)."""
+
+    into: uuid.UUID
+    version: int | None = None
+
+
 class RepeatController(Controller):
     """Likely repeats of a case, confirming one, and joining a further complainant's report to it
     (DESIGN §9); paths under /cases as clients know them."""
@@ -116,6 +123,14 @@ class RepeatController(Controller):
     ) -> joins.Joined:
         """A report of the same problem joins this open case as a further complainant (一事一单)."""
         return await joins.join_report(case_id, data, actor)
+
+    @post("/{case_id:uuid}/merge", operation_id="caseMerge", status_code=200, responses=ERROR_RESPONSES)
+    async def merge(
+        self, actor: NamedDependency[Actor], case_id: FromPath[uuid.UUID], data: JSONBody[MergeRequest]
+    ) -> joins.Joined:
+        """并案: this registered case is the same problem as the earlier open case `into`, which
+        takes its complainant; this one closes as merged. Answers the case it joined."""
+        return await joins.merge_case(case_id, data.into, actor, data.version)
 
     @get("/{case_id:uuid}/complainants", operation_id="caseComplainants", responses=ERROR_RESPONSES)
     async def list_complainants(

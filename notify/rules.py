@@ -77,10 +77,12 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     "closing": "【{district}】您反映的问题（受理编号{ticket}）已办结，感谢您的监督。",
 }
 # A case closed without being handled is not "done" (已办结): its closing message says what happened.
-# A district overrides them as `closing_refused` and `closing_referred` in its templates.
+# A district overrides them as `closing_refused`, `closing_referred` and `closing_merged`.
 CLOSING_BY_DISPOSITION: dict[str, str] = {
     "refused": "【{district}】您反映的问题（受理编号{ticket}）经审查不予受理，原因可凭编号和查询码查询。",
     "referred": "【{district}】您反映的问题（受理编号{ticket}）已转{referred_to}处理。",
+    "merged": "【{district}】您反映的问题（受理编号{ticket}）与同一问题的受理编号{merged_into}合并办理，"
+    "可凭原查询码查询该编号的进度。",
 }
 _REFERRED_TO = {
     "110": "公安机关（110）",
@@ -149,6 +151,7 @@ class CaseFacts(msgspec.Struct, frozen=True, kw_only=True):
     # How a closed case ended when it was not handled: refused (不予受理) or referred (and to whom).
     disposition: str = ""
     referred_to: str = ""
+    merged_into: str = ""
 
 
 class Contact(msgspec.Struct, frozen=True, kw_only=True):
@@ -322,6 +325,7 @@ def message_fields(
         "ticket": case.ticket,
         "lookup_code": case.lookup_code,
         "referred_to": _REFERRED_TO.get(case.referred_to, case.referred_to),
+        "merged_into": case.merged_into,
         "category": case.category or "其他",
         "address": case.address or "地址不详",
         "deadline": format_deadline(case.due_at, calendar.tz) if case.due_at else "",

@@ -107,6 +107,7 @@ async def _facts(row: dict[str, Any], district: queries.DistrictSettings) -> Cas
         further=_further(row),
         disposition=_state(row).get("disposition") or "",
         referred_to=_state(row).get("referred_to") or "",
+        merged_into=_state(row).get("merged_into") or "",
         anonymous=row["anonymous"],
         accused_unit_ids=accused,
         accused_user_id=row["accused_user_id"],

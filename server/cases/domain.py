@@ -53,7 +53,7 @@ OPEN_STATUSES: frozenset[str] = frozenset({"registered", "dispatched", "accepted
 Light = Literal["green", "yellow", "red"]
 Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]
 # How a case closed without being handled: refused (不予受理) or referred to another body.
-Disposition = Literal["refused", "referred"]
+Disposition = Literal["refused", "referred", "merged"]
 # Where a referral goes: the emergency numbers, the discipline body (纪检监察), the petitions office (信访).
 ReferralTarget = Literal["110", "119", "120", "122", "discipline", "petitions"]
 
@@ -75,6 +75,7 @@ Action = Literal[
     "note",
     "refuse",
     "refer",
+    "merge",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
 # Where a case's point came from: a device's GPS (it always wins over a typed address), or the
@@ -165,3 +166,5 @@ class CaseState(msgspec.Struct, kw_only=True):
     # Set when the case closed by refusal or referral instead of being handled.
     disposition: Disposition | None = None
     referred_to: ReferralTarget | None = None
+    # The ticket of the case a merged one joined (并案): its complainant follows that one.
+    merged_into: str | None = None

@@ -148,6 +148,14 @@ class RefusePayload(Payload, frozen=True):
     reason: ReasonText
 
 
+class MergePayload(Payload, frozen=True):
+    """并案: the case is the same problem as the open case `into` (ticket `ticket`), which took its
+    complainant (`geo.joins.merge_case`); this one closes, never dispatched."""
+
+    into: uuid.UUID
+    ticket: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{6}$")]
+
+
 class ReferPayload(Payload, frozen=True):
     """Recorded as referred, never dispatched: an emergency number, the discipline body, the
     petitions office. `number` is the reference the other body gave, if any."""
@@ -269,6 +277,7 @@ RULES: dict[str, Rule] = {
     # Not for this office to handle: closed at intake, never dispatched.
     "refuse": Rule(_set("registered"), "closed", _INTAKE),
     "refer": Rule(_set("registered"), "closed", _INTAKE),
+    "merge": Rule(_set("registered"), "closed", _INTAKE),
 }
 
 
@@ -609,6 +618,15 @@ def _refer(case: CaseState, p: ReferPayload, actor: Actor, ctx: Context) -> tupl
     return changes, {"to": p.to, "number": p.number}
 
 
+def _merge(case: CaseState, p: MergePayload, actor: Actor, ctx: Context) -> tuple[Changes, Data]:
+    if p.into == case.id:
+        raise _refuse_payload("into", "a case cannot be merged into itself")
+    return {"closed_at": ctx.now, "disposition": "merged", "merged_into": p.ticket}, {
+        "into": str(p.into),
+        "ticket": p.ticket,
+    }
+
+
 Handler = Callable[[CaseState, Any, Actor, Context], tuple[Changes, Data]]
 
 _HANDLERS: dict[str, tuple[type[Payload], Handler]] = {
@@ -629,6 +647,7 @@ _HANDLERS: dict[str, tuple[type[Payload], Handler]] = {
     "note": (NotePayload, _note),
     "refuse": (RefusePayload, _refuse),
     "refer": (ReferPayload, _refer),
+    "merge": (MergePayload, _merge),
 }
 
 # What the API and the sync push decode a payload into: `parse_payload` does it.

@@ -47,6 +47,7 @@ PUBLIC_STEPS: dict[str, str] = {
     "refuse": "不予受理 refused",
     "refer": "转办 referred",
     "join": "并案 another complainant reported the same problem",
+    "merge": "并案 handled with the case of the same problem",
 }
 # Steps whose text is written to the complainant.
 _TEXT_STEPS = frozenset({"answer", "refuse"})
@@ -86,7 +87,7 @@ class PublicStep(msgspec.Struct, kw_only=True):
 
 
 class Result(msgspec.Struct, kw_only=True):
-    outcome: Literal["resolved", "answered", "refused", "referred"]
+    outcome: Literal["resolved", "answered", "refused", "referred", "merged"]
     at: datetime | None
     text: str = ""
 
@@ -140,6 +141,8 @@ def public_timeline(events: list[dict[str, Any]]) -> list[PublicStep]:
         text = e["note"] if action in _TEXT_STEPS else ""
         if action == "refer":
             text = _REFERRAL_NAMES.get((e.get("data") or {}).get("to", ""), "")
+        if action == "merge":
+            text = (e.get("data") or {}).get("ticket", "")
         steps.append(PublicStep(at=e["at"], step=action, label=PUBLIC_STEPS[action], text=text))
     return steps
 
@@ -151,6 +154,8 @@ def result_of(state: dict[str, Any], timeline: list[PublicStep]) -> Result | Non
             return Result(outcome="refused", at=step.at, text=step.text)
         if step.step == "refer":
             return Result(outcome="referred", at=step.at, text=step.text)
+        if step.step == "merge":
+            return Result(outcome="merged", at=step.at, text=step.text)
         if step.step == "answer":
             return Result(outcome="answered", at=step.at, text=step.text)
     if state.get("resolved_at") is not None:

@@ -191,3 +191,69 @@ async def test_an_accusation_is_never_joined(client, world: World, login):
     )
     r = await join(client, agent, accusation["id"], joined_report())
     assert r.status_code == 422 and r.json()["code"] == "accusation_join", r.text
+
+
+async def test_a_web_report_of_the_same_problem_is_merged_and_its_complainant_follows_the_case(
+    client, world: World, login, district_code, receiver
+):
+    """A report that arrived on its own (here from /report) is merged into the earlier open case:
+    it closes as merged, and its complainant follows that case with the code of their receipt."""
+    await sms_to(receiver, world)
+    agent = await login("agent")
+    case = await new_case(
+        client, agent, world, dispatch_to="street", complainant_name=FIRST[0], complainant_phone=FIRST[1]
+    )
+    lat, lon = CELL_POINTS["cell_a"]
+    web = {
+        "category_id": world.categories["municipal"],
+        "description": "Light out by the school",
+        "lat": lat,
+        "lon": lon + 0.0001,
+        "name": SECOND[0],
+        "phone": SECOND[1],
+    }
+    r = await client.post("/report", params={"district": district_code}, json=web)
+    assert r.status_code == 201, r.text
+    receipt = r.json()
+    listed = (await client.get("/cases", headers=agent, params={"q": receipt["ticket"]})).json()["items"]
+    web_case = (await client.get(f"/cases/{listed[0]['id']}", headers=agent)).json()
+
+    # Not into itself, not into a later case, not with a stale version.
+    r = await client.post(f"/cases/{web_case['id']}/merge", headers=agent, json={"into": web_case["id"]})
+    assert r.status_code == 422 and r.json()["code"] == "self_merge"
+    r = await client.post(f"/cases/{case['id']}/merge", headers=agent, json={"into": web_case["id"]})
+    assert r.status_code == 422 and r.json()["code"] == "not_earlier"
+    r = await client.post(
+        f"/cases/{web_case['id']}/merge", headers=agent, json={"into": case["id"], "version": 99}
+    )
+    assert r.status_code == 409 and r.json()["code"] == "stale_version"
+
+    r = await client.post(
+        f"/cases/{web_case['id']}/merge",
+        headers=agent,
+        json={"into": case["id"], "version": web_case["version"]},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["ticket"], r.json()["complainants"]) == (case["ticket"], 2)
+    merged = (await client.get(f"/cases/{web_case['id']}", headers=agent)).json()
+    assert (merged["status"], merged["lead_unit_id"]) == ("closed", None)
+    assert merged["events"][-1]["action"] == "merge"
+
+    # The receipt's code now opens the case it joined, and its own ticket says where it went.
+    code = receipt["lookup_code"]
+    own = await client.get(f"/track/{receipt['ticket']}", params={"code": code, "district": district_code})
+    assert own.json()["result"]["outcome"] == "merged" and own.json()["result"]["text"] == case["ticket"]
+    joined = await client.get(f"/track/{case['ticket']}", params={"code": code, "district": district_code})
+    assert joined.status_code == 200 and joined.json()["status"] == "dispatched"
+    for text in (own.text, joined.text):
+        for secret in (*FIRST, *SECOND):
+            assert secret not in text
+
+    await run_pass(datetime.now(UTC))
+    told = texts_to(receiver, SECOND[1])
+    assert any(f"受理编号{case['ticket']}" in t and f"查询码{code}" in t for t in told), told
+    assert any("合并办理" in t and case["ticket"] in t and receipt["ticket"] in t for t in told), told
+    # A dispatched case is handled on its own: it is not merged.
+    other = await new_case(client, agent, world, dispatch_to="street")
+    r = await client.post(f"/cases/{other['id']}/merge", headers=agent, json={"into": case["id"]})
+    assert r.status_code == 409 and r.json()["code"] == "invalid_transition"
