@@ -135,8 +135,9 @@ def _unavailable(request: Request, exc: BaseException) -> Response:
     )
 
 
-def note_answer(response: Response) -> Response:
-    """After every request (`after_request`): the first success after an outage ends it."""
+async def note_answer(response: Response) -> Response:
+    """After every request (`after_request`): the first success after an outage ends it. A
+    coroutine: Litestar runs a plain function hook in a worker thread, a thread hop per request."""
     if _Outage.since is not None and (response.status_code or 500) < 300:
         log.warning(
             "database available again after %.1f s; %d requests answered 503",

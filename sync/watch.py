@@ -158,6 +158,8 @@ class Watch:
 
     async def start(self, wait: float = 2.0) -> None:
         """Start listening unless already; wait up to `wait` seconds for the first session."""
+        if self.log is not None:
+            return  # listening: the hot path of every sync request
         if self._task is None or self._task.done():
             self._ready = asyncio.Event()
             self._wanted = asyncio.Event()
