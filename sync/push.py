@@ -64,11 +64,34 @@ async def push(actor: Actor, device_id: uuid.UUID, raw_mutations: list[Any]) -> 
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             async with transaction() as batch:
-                return PushResponse(results=await _push_batch(batch, actor, device_id, parsed))
+                results = await _push_batch(batch, actor, device_id, parsed)
+            return PushResponse(results=await _with_cases(results, parsed, actor))
         except (DeadlockDetectedError, SerializationError):
             # Another batch locked the same cases in another order: nothing of this one stayed.
             await asyncio.sleep(random.uniform(0.002, 0.02) * attempt)
     raise DomainError("sync_busy", "other pushes hold these cases; send the batch again", status=503)
+
+
+# The results that show the phone its case: what it changed, what changed under it, a replay of either.
+_SHOWS_CASE = frozenset({"applied", "conflict"})
+
+
+async def _with_cases(
+    results: list[MutationResult], parsed: list[_Decoded | _Malformed], actor: Actor
+) -> list[MutationResult]:
+    """Each result with its case as the caller may see it now, once the batch committed: one read
+    for the whole batch, however many of its mutations touched a case. A case the batch took out
+    of the caller's scope (a return) is not shown; the next pull brings its tombstone."""
+    shown = [
+        item.case_id
+        for item, result in zip(parsed, results, strict=True)
+        if (result.original_status or result.status) in _SHOWS_CASE
+    ]
+    views = await cases.visible_views(sorted(set(shown)), actor) if shown else {}
+    return [
+        msgspec.structs.replace(result, case=views.get(item.case_id))
+        for item, result in zip(parsed, results, strict=True)
+    ]
 
 
 async def _push_batch(
@@ -179,7 +202,7 @@ async def _push_one(batch: Any, actor: Actor, device_id: uuid.UUID, item: _Decod
             "a value in this mutation cannot be stored (a NUL character, or a date or number out of range)",
         )
     await savepoint.rollback_to()
-    return await _settle(actor, device_id, item, await _refusal(actor, mutation, refusal))
+    return await _settle(actor, device_id, item, _refusal(mutation, refusal))
 
 
 async def _settle(
@@ -237,15 +260,9 @@ async def _record(
     return bool(rows)
 
 
-async def _refusal(actor: Actor, mutation: Mutation, exc: DomainError) -> MutationResult:
+def _refusal(mutation: Mutation, exc: DomainError) -> MutationResult:
     if isinstance(exc, StaleVersion):
-        return MutationResult(
-            id=str(mutation.id),
-            status="conflict",
-            code=exc.code,
-            message=exc.message,
-            case=await cases.case_view(mutation.case_id, actor, scoped=False),
-        )
+        return MutationResult(id=str(mutation.id), status="conflict", code=exc.code, message=exc.message)
     return MutationResult(id=str(mutation.id), status="rejected", code=exc.code, message=_short(exc.message))
 
 
@@ -254,9 +271,8 @@ async def _apply(actor: Actor, device_id: uuid.UUID, mutation: Mutation, now: da
         await _report(actor, device_id, mutation, now)
     else:
         await _act(actor, device_id, mutation, mutation.action, now)
-    # The case as it now is, even when the change took it out of the phone's scope (a return).
-    case = await cases.case_view(mutation.case_id, actor, scoped=False)
-    return MutationResult(id=str(mutation.id), status="applied", case=case)
+    # The stored result is small; the answer shows the case as it is once the batch committed.
+    return MutationResult(id=str(mutation.id), status="applied")
 
 
 async def _act(

@@ -797,6 +797,15 @@ async def case_view(case_id: uuid.UUID, actor: Actor, *, scoped: bool = True) ->
     return case_views(rows, actor)[0] if rows else None
 
 
+async def visible_views(case_ids: list[uuid.UUID], actor: Actor) -> dict[uuid.UUID, CaseOut]:
+    """The cases of `case_ids` the actor may see, by id, read in one query."""
+    clause, args = visibility_sql(actor)
+    rows = await fetch(
+        f"SELECT {VIEW_COLUMNS} FROM cases WHERE id = ANY({{}}::uuid[]) AND {clause}", case_ids, *args
+    )
+    return {view.id: view for view in case_views(rows, actor)}
+
+
 async def case_events(case_id: uuid.UUID, actor: Actor, before_seq: int | None, limit: int) -> EventPage:
     """A page of the visible case's timeline: the `limit` events before `before_seq` (the last ones
     when None), oldest first."""
