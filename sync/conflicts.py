@@ -33,8 +33,8 @@ async def refuse_if_stale(action: str, base_version: int, case: CaseState, devic
             "base_version",
             422,
         )
-    if base_version == case.version:
-        return
+    if base_version == case.version or action not in STATUS_ACTIONS:
+        return  # current, or an action that never conflicts: no need to read who changed it since
     own = await _later_changes_by_device(case.id, base_version, device_id)
     if is_stale(action, base_version, case.version, own):
         raise StaleVersion(

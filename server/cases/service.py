@@ -754,7 +754,9 @@ async def _store(
     extra_columns: dict[str, Any] | None = None,
     origin: Origin = NO_ORIGIN,
 ) -> None:
-    values = _row_values(new)
+    before = _row_values(old)
+    # Only what changed is written: fewer index entries and less WAL for a note than for a move.
+    values = {c: v for c, v in _row_values(new).items() if before.get(c) != v}
     values.update(extra_columns or {})
     values["updated_at"] = draft.at
     assignments = ", ".join(f"{c} = {_placeholder(c)}" for c in values)
