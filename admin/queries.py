@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from admin.rankings import LoggedEvent, Unit
+from admin.rankings import LOGGED_ACTIONS, LoggedEvent, Unit
 from server.calendar.lights import light_sql
 from server.cases.domain import OPEN_STATUSES
 from server.db import fetch
@@ -33,11 +33,10 @@ async def events_until(district_id: int, end: datetime) -> list[LoggedEvent]:
         "SELECT e.case_id, e.seq, e.action, e.at, e.data, c.registered_at, u.unit_id AS actor_unit_id "
         "FROM case_events e JOIN cases c ON c.id = e.case_id "
         "LEFT JOIN app_users u ON u.id = e.actor_id "
-        "WHERE e.district_id = {} AND e.at < {} AND e.action IN "
-        "('dispatch', 'return', 'resolve', 'approve_extension', 'callback', 'reopen', 'close', "
-        "'link_repeat')",
+        "WHERE e.district_id = {} AND e.at < {} AND e.action = ANY({}::text[])",
         district_id,
         end,
+        list(LOGGED_ACTIONS),
     )
     return [LoggedEvent(**{**r, "data": _data(r["data"])}) for r in rows]
 

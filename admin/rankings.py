@@ -29,6 +29,7 @@ import msgspec
 from server.calendar.workdays import Calendar, add_working_days, working_days_between
 
 __all__ = [
+    "LOGGED_ACTIONS",
     "SORT_KEYS",
     "LoggedEvent",
     "Ranking",
@@ -188,6 +189,15 @@ class _Replay:
                 self.calendar, track.dispatched_at, track.resolved_at
             )
 
+    def _on_join(self, event: LoggedEvent, track: _CaseTrack, counted: bool) -> None:
+        # A further complainant of the same problem (一事一单) is a repeat complaint to its unit.
+        if counted and (unit := self.unit(track.lead)) is not None:
+            unit.repeats += 1
+
+    def _on_rating(self, event: LoggedEvent, track: _CaseTrack, counted: bool) -> None:
+        # A further complainant's own rating of a joined case counts as a callback does.
+        self._on_callback(event, track, counted)
+
     def _on_link_repeat(self, event: LoggedEvent, track: _CaseTrack, counted: bool) -> None:
         original = event.data.get("repeat_of")
         if not counted or original is None:
@@ -195,6 +205,12 @@ class _Replay:
         earlier = self.cases.get(uuid.UUID(original))
         if earlier is not None and (unit := self.unit(earlier.lead)) is not None:
             unit.repeats += 1
+
+
+# The actions the ranking reads from the log: those `_Replay` has a handler for.
+LOGGED_ACTIONS: tuple[str, ...] = tuple(
+    sorted(n.removeprefix("_on_") for n in vars(_Replay) if n.startswith("_on_"))
+)
 
 
 def _ratio(part: int, whole: int) -> float | None:

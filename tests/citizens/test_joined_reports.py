@@ -143,6 +143,15 @@ async def test_a_joined_report_gives_one_case_two_complainants_each_told_trackin
     listed = (await client.get(f"/cases/{case['id']}/complainants", headers=agent)).json()
     assert [c["satisfaction"] for c in listed] == ["unsatisfied", "basically_satisfied"]
 
+    # In the month's ranking both ratings count for the street unit, and the join as a repeat.
+    from tests.admin.test_rankings import this_month
+
+    ranking = (
+        await client.get("/admin/rankings", headers=await login("admin"), params={"month": this_month()})
+    ).json()
+    row = next(r for r in ranking["ranked"] + ranking["apart"] if r["unit_id"] == world.units["street"])
+    assert (row["called_back"], row["satisfied"], row["repeats"]) == (2, 1, 1)
+
     # Both are told it closed.
     await act(client, agent, seen, "close")
     await run_pass(datetime.now(UTC) + timedelta(minutes=2))
