@@ -30,6 +30,7 @@ from server.cases.lifecycle import (
     EmptyPayload,
     ExtensionDecisionPayload,
     ExtensionRequestPayload,
+    MergePayload,
     NotePayload,
     Outcome,
     Payload,
@@ -218,6 +219,8 @@ EXPECTED: dict[str, tuple[set[str], set[str], str | None]] = {
     # Issue 15: 不予受理 and referral close a case at intake; it is never dispatched.
     "refuse": (INTAKE, {"registered"}, "closed"),
     "refer": (INTAKE, {"registered"}, "closed"),
+    # 并案: a registered case merged into the earlier open case of the same problem.
+    "merge": (INTAKE, {"registered"}, "closed"),
 }
 # Allowed by role and status, refused by a rule of the action itself (the case has a contact).
 SPECIAL = {("close", "reviewed"): "callback_required"}
@@ -239,6 +242,7 @@ VALID: dict[str, Payload] = {
     "note": NotePayload(text="caller rang again"),
     "refuse": RefusePayload(reason="a private dispute between neighbours, for the courts"),
     "refer": ReferPayload(to="119", number="F-2026-88"),
+    "merge": MergePayload(into=uuid.UUID(int=99), ticket="2026-000001"),
 }
 HTTP = {"out_of_scope": 404, "forbidden_role": 403, "invalid_transition": 409, "callback_required": 409}
 
@@ -939,6 +943,31 @@ def test_refusal_needs_a_reason_and_records_it() -> None:
     )
     assert (out.case.status, out.case.disposition, out.case.closed_at) == ("closed", "refused", NOW)
     assert out.event.note == "outside the remit"
+
+
+def test_a_merged_case_closes_naming_the_case_it_joined_and_never_into_itself() -> None:
+    case = make_case()
+    into = uuid.UUID(int=99)
+    out = apply(
+        case, Command(action="merge", payload=MergePayload(into=into, ticket="2026-000007")), AGENT, ctx()
+    )
+    assert (out.case.status, out.case.disposition, out.case.merged_into) == (
+        "closed",
+        "merged",
+        "2026-000007",
+    )
+    assert out.case.lead_unit_id is None and out.case.due_at is None
+    assert out.event.data == {"into": str(into), "ticket": "2026-000007"}
+    with pytest.raises(DomainError) as refused:
+        apply(
+            case,
+            Command(action="merge", payload=MergePayload(into=case.id, ticket="2026-000007")),
+            AGENT,
+            ctx(),
+        )
+    assert refused.value.code == "invalid_payload" and refused.value.field == "into"
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"into": str(into), "ticket": "7"}, MergePayload)
 
 
 def test_a_referral_is_closed_as_referred_and_never_dispatched() -> None:
