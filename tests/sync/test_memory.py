@@ -106,6 +106,36 @@ async def test_an_empty_re_pull_sends_no_query_and_keeps_its_cursor(client, worl
     assert seen[case["id"]]["version"] == case["version"] + 1
 
 
+async def test_the_alert_workers_bookkeeping_sends_no_phone_its_cases_again(
+    client, world: World, login, device
+):
+    """A pass of the alert worker writes `next_alert_at` on every case it looks at: no change a
+    phone needs, so its re-pull stays empty and is still answered from memory."""
+    from notify.worker import run_pass
+
+    agent = await login("agent")
+    case = await new_case(client, agent, world, cell="cell_a", dispatch_to="street")
+    headers, device_id = await device("worker1")
+    _, _, cursor, _ = await pull_all(client, headers, device_id)
+    _, _, cursor, _ = await pull_all(client, headers, device_id, cursor)
+    before = await fetch("SELECT change_xid::text AS x FROM cases WHERE id = {}", case["id"])
+    await fetch(
+        "UPDATE cases SET next_alert_at = now() - interval '1 minute' WHERE district_id = {}",
+        world.district_id,
+    )
+    await run_pass()
+    after = await fetch("SELECT change_xid::text AS x, next_alert_at FROM cases WHERE id = {}", case["id"])
+    assert after[0]["x"] == before[0]["x"]
+    with counted_queries() as queries:
+        again, tombstones, same, _ = await pull_all(client, headers, device_id, cursor)
+    assert (again, tombstones, same, queries) == ({}, [], cursor, [])
+    # A real change still stamps the case and reaches the phone.
+    r = await client.post(f"/cases/{case['id']}/note", headers=agent, json={"payload": {"text": "on my way"}})
+    assert r.status_code == 200, r.text
+    seen, _, _, _ = await pull_all(client, headers, device_id, cursor)
+    assert set(seen) == {case["id"]}
+
+
 async def test_a_logged_out_token_is_refused_at_once_even_when_cached(client, world: World, device):
     headers, device_id = await device("worker1")
     _, _, cursor, _ = await pull_all(client, headers, device_id)
