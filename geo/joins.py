@@ -210,22 +210,12 @@ async def merge_case(case_id: uuid.UUID, into: uuid.UUID, actor: Actor, version:
             _check_joinable(merged)
         if target.registered_at and merged.registered_at and target.registered_at > merged.registered_at:
             raise DomainError("not_earlier", "a case is merged into one registered before it", "into", 422)
+        # The merged case's report, read as a joining report: its columns carry JoinIn's names.
         rows = await fetch(
-            "SELECT channel, description, lat, lon, address, complainant_name, complainant_phone, anonymous, "
-            "lookup_code FROM cases WHERE id = {}",
-            case_id,
+            f"SELECT {', '.join(JoinIn.__struct_fields__)}, lookup_code FROM cases WHERE id = {{}}", case_id
         )
         row = rows[0]
-        body = JoinIn(
-            channel=row["channel"],
-            description=row["description"],
-            lat=row["lat"],
-            lon=row["lon"],
-            address=row["address"],
-            complainant_name=row["complainant_name"],
-            complainant_phone=row["complainant_phone"],
-            anonymous=row["anonymous"],
-        )
+        body = JoinIn(**{name: row[name] for name in JoinIn.__struct_fields__})
         report = _Report(
             body=body,
             at=merged.registered_at or datetime.now(UTC),

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -181,6 +182,25 @@ async def new_case(
         assert r.status_code == 200, r.text
         case = r.json()
     return case
+
+
+def patrol_report(lat: float, lon: float, description: str = "Illegal dumping") -> dict:
+    """A `report` mutation as a grid worker's handheld pushes it: a new case found on patrol."""
+    return {
+        "id": str(uuid.uuid4()),
+        "case_id": str(uuid.uuid4()),
+        "base_version": 0,
+        "action": "report",
+        "payload": {
+            "category": "city_appearance",
+            "type": "complaint",
+            "description": description,
+            "lat": lat,
+            "lon": lon,
+        },
+        "client_time": "2026-11-23T09:00:00+08:00",
+        "gps": {"lat": lat, "lon": lon, "accuracy_m": 4},
+    }
 
 
 def jpeg(seed: int = 0, size: tuple[int, int] = (64, 48)) -> bytes:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from server.db import fetch
 from tests.api.test_transitions_api import act
-from tests.support import CELL_POINTS, World, new_case
+from tests.support import CELL_POINTS, World, new_case, patrol_report
 
 
 async def test_a_refusal_is_recorded_with_its_reason_and_the_complainant_sees_it(
@@ -151,22 +150,7 @@ async def test_one_ticket_sequence_without_gap_or_repeat_under_concurrent_intake
         return str(r.json()[0]["service_request_id"])
 
     async def patrol(n: int) -> str:
-        report = {
-            "id": str(uuid.uuid4()),
-            "case_id": str(uuid.uuid4()),
-            "base_version": 0,
-            "action": "report",
-            "payload": {
-                "category": "city_appearance",
-                "type": "complaint",
-                "description": f"patrol {n}",
-                "lat": lat,
-                "lon": lon,
-            },
-            "client_time": "2026-11-23T09:00:00+08:00",
-            "gps": {"lat": lat, "lon": lon, "accuracy_m": 4},
-        }
-        body = {"device_id": device_id, "mutations": [report]}
+        body = {"device_id": device_id, "mutations": [patrol_report(lat, lon, f"patrol {n}")]}
         r = await client.post("/sync/push", headers=worker, json=body)
         (result,) = r.json()["results"]
         assert result["status"] == "applied", result

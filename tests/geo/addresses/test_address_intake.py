@@ -3,12 +3,11 @@ or weak one is flagged for an agent, a phone's point always wins, and a bare poi
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from server.tables import Case
 from tests.geo.addresses.confusing import CELL_A, CELL_B, CELL_C, load_confusing, spots
+from tests.support import patrol_report
 
 
 @pytest.fixture
@@ -119,21 +118,7 @@ async def test_nearest_endpoint_names_a_point(client, login, entries):
 async def test_a_patrol_report_without_an_address_is_named_by_the_register(client, world, entries, device):
     headers, device_id = await device("worker1")
     lat, lon = await entry_point(entries["e1"])
-    report = {
-        "id": str(uuid.uuid4()),
-        "case_id": str(uuid.uuid4()),
-        "base_version": 0,
-        "action": "report",
-        "payload": {
-            "category": "city_appearance",
-            "type": "complaint",
-            "description": "Dumping",
-            "lat": lat,
-            "lon": lon,
-        },
-        "client_time": "2026-11-23T09:00:00+08:00",
-        "gps": {"lat": lat, "lon": lon, "accuracy": 4},
-    }
+    report = patrol_report(lat, lon, "Dumping")
     r = await client.post("/sync/push", headers=headers, json={"device_id": device_id, "mutations": [report]})
     (result,) = r.json()["results"]
     assert result["status"] == "applied", result
