@@ -52,6 +52,5 @@ class SyncController(Controller):
     ) -> VerifyResponse:
         """Check the phone's copy by its 16 bucket checksums: `ok`, or for each bucket that differs
         every case of it in the caller's scope, to replace that bucket of the copy with."""
-        actor = caller.actor
-        await own_device(data.device_id, actor)
-        return await verify(actor, data.buckets)
+        await own_device(data.device_id, caller.actor)
+        return await verify(caller.actor, data.buckets, caller.memory)

@@ -24,7 +24,7 @@ from server.accounts.service import actor_for_token, bearer_token, token_hash
 from server.settings import Settings
 from sync.watch import ChangeLog, watch
 
-__all__ = ["CAPACITY", "SyncCaller", "devices", "own_device", "sync_caller", "tokens"]
+__all__ = ["CAPACITY", "Bounded", "SyncCaller", "devices", "own_device", "sync_caller", "tokens"]
 
 # Per server process: a city's handhelds and the office's screens.
 CAPACITY = 50_000
@@ -32,7 +32,9 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class _Bounded(Generic[K, V]):
+class Bounded(Generic[K, V]):
+    """A mapping of at most `capacity` entries, the least recently used dropped first."""
+
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.entries: OrderedDict[K, V] = OrderedDict()
@@ -50,8 +52,8 @@ class _Bounded(Generic[K, V]):
             self.entries.popitem(last=False)
 
 
-tokens: _Bounded[str, tuple[Actor, datetime]] = _Bounded(CAPACITY)
-devices: _Bounded[uuid.UUID, int] = _Bounded(CAPACITY)
+tokens: Bounded[str, tuple[Actor, datetime]] = Bounded(CAPACITY)
+devices: Bounded[uuid.UUID, int] = Bounded(CAPACITY)
 # Moves on every notification that may make an entry stale, and on every session change.
 _epoch = 0
 

@@ -136,3 +136,27 @@ def test_the_rule_matches_a_sum_worked_by_hand() -> None:
     db = int(hashlib.sha256(b"a0000000-0000-4000-8000-000000000002:1").hexdigest()[:16], 16)
     sums = bucket_sums([(a, 3), (b, 1)])
     assert sums[10] == str((da + db) % 2**64) and sums[:10] == ["0"] * 10 and sums[11:] == ["0"] * 5
+
+
+async def test_a_healthy_verify_again_sends_no_query_and_a_change_is_still_caught(
+    client, world: World, login, device
+):
+    """Verifying again while nothing in the scope changed is answered from the checksums
+    remembered with their snapshot (sync.watch's proof); a change by the office, between two
+    verifies, is noticed at once."""
+    from tests.sync.test_memory import counted_queries
+
+    agent = await login("agent")
+    case = await new_case(client, agent, world, cell="cell_b", dispatch_to="squad")
+    headers, device_id = await device("member1")
+    copy, _, _, _ = await pull_all(client, headers, device_id)
+    assert await verify(client, headers, device_id, copy) == {"ok": True, "repaired": []}
+    with counted_queries() as queries:
+        assert await verify(client, headers, device_id, copy) == {"ok": True, "repaired": []}
+    assert queries == []
+    r = await client.post(f"/cases/{case['id']}/note", headers=agent, json={"payload": {"text": "moved on"}})
+    assert r.status_code == 200, r.text
+    answer = await verify(client, headers, device_id, copy)
+    assert answer["ok"] is False
+    (bucket,) = answer["repaired"]
+    assert [c["version"] for c in bucket["cases"] if c["id"] == case["id"]] == [case["version"] + 1]
