@@ -343,13 +343,10 @@ async def add_photo(
 ) -> PhotoAdded:
     """A photo of the complainant's own open case, sent from the /report page with the receipt's
     lookup code; staff see it with the case's photos."""
-    stream, store, max_bytes = upload
-    if announced.size > max_bytes:
-        raise DomainError("photo_too_large", f"photos are limited to {max_bytes} bytes", "size", 413)
     row = await _find(district_id, ticket, credentials, client, limits)
     if row["status"] not in OPEN_STATUSES:
         raise DomainError("case_not_open", "photos are added to a case while it is open", "ticket", 409)
-    photo_id = await receive_for_case(row, announced, stream, store, REPORT_PHOTOS)
+    photo_id = await receive_for_case(row, announced, upload, REPORT_PHOTOS)
     return PhotoAdded(photo_id=photo_id)
 
 

@@ -81,14 +81,19 @@ class PhotoSlot(msgspec.Struct):
     upload: Upload | None
 
 
-async def _check(body: PhotoSlotRequest, actor: Actor, max_bytes: int) -> None:
-    validate_gps(body.lat, body.lon, body.accuracy_m)
-    if body.content_type not in ALLOWED_TYPES:
+def _check_announced(content_type: str, size: int, max_bytes: int) -> None:
+    """What every upload must announce before its bytes are read: an allowed type, a size in bounds."""
+    if content_type not in ALLOWED_TYPES:
         raise DomainError(
             "unsupported_photo_type", f"photos must be one of {sorted(ALLOWED_TYPES)}", "content_type", 415
         )
-    if body.size > max_bytes:
+    if size > max_bytes:
         raise DomainError("photo_too_large", f"photos are limited to {max_bytes} bytes", "size", 413)
+
+
+async def _check(body: PhotoSlotRequest, actor: Actor, max_bytes: int) -> None:
+    validate_gps(body.lat, body.lon, body.accuracy_m)
+    _check_announced(body.content_type, body.size, max_bytes)
     if body.case_id is not None:
         await visible_state(body.case_id, actor)
     if body.kind == "after" and body.before_id is None:
@@ -266,29 +271,36 @@ async def finish_upload(photo_id: uuid.UUID, actor: Actor, store: PhotoStore) ->
         await _mark_stored(row, store, check)
 
 
+async def _refuse_beyond(case_id: uuid.UUID, limit: int) -> None:
+    rows = await fetch(
+        "SELECT count(*) AS n FROM photos "
+        "WHERE case_id = {} AND uploaded_by_id IS NULL AND kind = 'evidence'",
+        case_id,
+    )
+    if rows[0]["n"] >= limit:
+        raise DomainError("too_many_photos", f"a report takes at most {limit} photos", "photo", 409)
+
+
 async def receive_for_case(
-    case: dict, announced: PhotoAnnounced, stream: AsyncIterable[bytes], store: PhotoStore, limit: int
+    case: dict,
+    announced: PhotoAnnounced,
+    upload: tuple[AsyncIterable[bytes], PhotoStore, int],
+    limit: int,
 ) -> uuid.UUID:
     """A complainant's own photo of their case (the /report page), with no account: checked like
-    any upload, placed at the case's point, at most `limit` per case. The count is taken under the
-    case's row lock, so racing uploads cannot pass it."""
-    if announced.content_type not in ALLOWED_TYPES:
-        raise DomainError(
-            "unsupported_photo_type", f"photos must be one of {sorted(ALLOWED_TYPES)}", "content_type", 415
-        )
+    any upload, placed at the case's point, at most `limit` per case. A full case is refused before
+    the bytes are read; the count is taken again under the case's row lock, so racing uploads
+    cannot pass it."""
+    stream, store, max_bytes = upload
+    _check_announced(announced.content_type, announced.size, max_bytes)
+    await _refuse_beyond(case["id"], limit)
     check = _ImageCheck(announced.content_type)
     await store.put(announced.sha256.lower(), stream, announced.size, announced.content_type, check)
     photo_id = uuid.uuid4()
     async with transaction():
         # Lock, then count in a statement of its own: its snapshot sees what racing uploads stored.
         await fetch("SELECT 1 FROM cases WHERE id = {} FOR UPDATE", case["id"])
-        rows = await fetch(
-            "SELECT count(*) AS n FROM photos "
-            "WHERE case_id = {} AND uploaded_by_id IS NULL AND kind = 'evidence'",
-            case["id"],
-        )
-        if rows[0]["n"] >= limit:
-            raise DomainError("too_many_photos", f"a report takes at most {limit} photos", "photo", 409)
+        await _refuse_beyond(case["id"], limit)
         await store.put_thumbnail(announced.sha256.lower(), check.thumbnail)
         await Photo.insert(
             Photo(
