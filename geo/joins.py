@@ -118,10 +118,6 @@ _ADD = (
 )
 
 
-def _contact(body: JoinIn) -> bool:
-    return bool(body.complainant_name.strip() and body.complainant_phone.strip()) and not body.anonymous
-
-
 class _Report(msgspec.Struct, frozen=True, kw_only=True):
     """A report joining a case: what it says, its category, and for a merged case its own ticket
     and the lookup code its complainant was already told."""
@@ -169,7 +165,9 @@ async def _join(state: CaseState, report: _Report, actor: Actor) -> dict:
         state.id,
         actor,
         "join",
-        {"further_contacts": state.further_contacts + 1} if _contact(body) else {},
+        # Who among them is told is notify's rule (`is_told`); counting every phone only lets the
+        # alert worker look early, never late.
+        {"further_contacts": state.further_contacts + 1} if not anonymous else {},
         data={**data, "from_ticket": report.ticket} if report.ticket else data,
         note="further complainant joined",
     )

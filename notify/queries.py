@@ -42,11 +42,10 @@ async def claim_due_cases(now: datetime, limit: int) -> list[dict[str, Any]]:
     messages need. Reads the partial index `cases_next_alert_at` only."""
     return await fetch(
         "SELECT c.*, coalesce(nullif(k.name_zh, ''), k.name, '') AS category_name, "
-        # Further complainants of a joined case who can be told (named, with a phone).
+        # Further complainants of a joined case (`notify.rules.is_told` picks whom to tell).
         "(SELECT coalesce(json_agg(json_build_object('name', f.name, 'phone', f.phone, "
-        "'lookup_code', f.lookup_code) ORDER BY f.id), '[]') FROM case_complainants f "
-        "WHERE f.case_id = c.id AND NOT f.first AND NOT f.anonymous AND btrim(f.name) <> '' "
-        "AND btrim(f.phone) <> '')::text AS further_json FROM cases c "
+        "'anonymous', f.anonymous, 'lookup_code', f.lookup_code) ORDER BY f.id), '[]') "
+        "FROM case_complainants f WHERE f.case_id = c.id AND NOT f.first)::text AS further_json FROM cases c "
         "LEFT JOIN categories k ON k.id = c.category_id "
         "WHERE c.next_alert_at <= {} ORDER BY c.next_alert_at LIMIT {} FOR UPDATE OF c SKIP LOCKED",
         now,

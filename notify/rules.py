@@ -45,6 +45,7 @@ __all__ = [
     "channel_of",
     "due_levels",
     "format_deadline",
+    "is_told",
     "message_fields",
     "next_alert_at",
     "not_before",
@@ -206,8 +207,13 @@ def due_levels(case: CaseFacts, now: datetime) -> list[tuple[Level, datetime | N
     return levels
 
 
+def is_told(name: str, phone: str, anonymous: bool) -> bool:
+    """A complainant gets the receipt and the closing message when named, with a phone, not anonymous."""
+    return bool(name.strip() and phone.strip()) and not anonymous
+
+
 def _has_named_contact(case: CaseFacts) -> bool:
-    return bool(case.complainant_name.strip() and case.complainant_phone.strip()) and not case.anonymous
+    return is_told(case.complainant_name, case.complainant_phone, case.anonymous)
 
 
 def _recipients(level: Level, case: CaseFacts, directory: Directory) -> list[Contact]:

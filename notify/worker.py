@@ -25,7 +25,7 @@ import msgspec
 
 from notify import queries
 from notify.delivery import DeliveryConfig, deliver_due
-from notify.rules import AlertDraft, CaseFacts, Contact, plan
+from notify.rules import AlertDraft, CaseFacts, Contact, is_told, plan
 from server.calendar.lights import next_light_change
 from server.cases import service as cases
 from server.cases.domain import OPEN_STATUSES
@@ -125,6 +125,7 @@ def _further(row: dict[str, Any]) -> tuple[Contact, ...]:
             lookup_code=f["lookup_code"],
         )
         for f in msgspec.json.decode(row.get("further_json") or "[]")
+        if is_told(f["name"], f["phone"], f["anonymous"])
     )
 
 
